@@ -1,0 +1,124 @@
+"""The `derain` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__
+
+
+def _check_data(args) -> int:
+    from .pairs import DataError, check_dataset
+
+    try:
+        report = check_dataset(args.path, args.split, progress=not args.quiet)
+    except DataError as err:
+        print(err, file=sys.stderr)
+        return 1
+    print(report.describe())
+    return 0 if report.ok else 1
+
+
+def _synth(args) -> int:
+    from .synthetic import write_synthetic_dataset
+
+    out = write_synthetic_dataset(
+        args.out, args.clean, n=args.n, size=args.size, seed=args.seed, n_test=args.n_test, overwrite=args.overwrite
+    )
+    print(f"wrote {args.n} train and {args.n_test if args.n_test is not None else max(1, args.n // 8)} test_a pairs to {out}")
+    return 0
+
+
+def _sheet(args) -> int:
+    from .figures import pair_sheet, save_figure
+    from .images import read_rgb
+    from .pairs import find_pairs
+
+    pairs = find_pairs(args.path, args.split)[: args.n]
+    rows = []
+    for pair in pairs:
+        rain, clean = pair.load()
+        third = read_rgb(pair.mask) if pair.mask else _difference(rain, clean)
+        rows.append((rain, clean, third))
+    titles = ("rainy", "clean", "drop mask" if pairs[0].mask else "|rainy - clean| x4")
+    fig = pair_sheet(rows, titles, [p.rain.name for p in pairs])
+    out = Path(args.out)
+    paths = save_figure(fig, out.stem, out.parent)
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _difference(rain, clean):
+    import numpy as np
+
+    diff = np.abs(rain.astype(np.int16) - clean.astype(np.int16)).max(axis=2) * 4
+    return np.clip(diff, 0, 255).astype(np.uint8)
+
+
+def _bench(args) -> int:
+    from .bench import bench_renderer
+
+    bench_renderer(size=args.size, batch=args.batch, pairs=args.pairs, threads=args.threads)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="derain", description="Remove water drops from camera lenses with GANs.")
+    parser.add_argument("--version", action="version", version=f"derain {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("check-data", help="check a paired dataset: pair counts, sizes and every problem")
+    p.add_argument("path", help="a Raindrop folder (train/, test_a/, test_b/), one split, or a rain/ + clean/ folder")
+    p.add_argument("--split", help="check only this split")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=_check_data)
+
+    p = sub.add_parser("synth", help="render a synthetic paired dataset in the Raindrop layout")
+    p.add_argument("--clean", default="default", help="'default' (photos shipped with scikit-image and matplotlib) or a folder of clean photos")
+    p.add_argument("--out", required=True, help="output folder (must be empty, or an earlier synth output with --overwrite)")
+    p.add_argument("--n", type=_positive, default=256, help="training pairs (default 256)")
+    p.add_argument("--n-test", type=_positive, default=None, help="test_a pairs from held-out photos (default n/8)")
+    p.add_argument("--size", type=_positive, default=256, help="side of the square images (default 256)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier derain synth output in --out")
+    p.set_defaults(run=_synth)
+
+    p = sub.add_parser("sheet", help="save a sheet of pairs (rainy | clean | mask or difference) as PNG and PDF")
+    p.add_argument("path", help="a paired dataset folder")
+    p.add_argument("--out", required=True, help="output file; .png and .pdf are written")
+    p.add_argument("--split", help="split to draw from (default: all)")
+    p.add_argument("--n", type=_positive, default=8, help="pairs to show (default 8)")
+    p.set_defaults(run=_sheet)
+
+    p = sub.add_parser("bench", help="measure the drop renderer's throughput")
+    p.add_argument("--size", type=_positive, default=256)
+    p.add_argument("--batch", type=_positive, default=32)
+    p.add_argument("--pairs", type=_positive, default=512, help="pairs to render in the timed part")
+    p.add_argument("--threads", type=_positive, default=1, help="torch CPU threads (default 1: one core)")
+    p.set_defaults(run=_bench)
+    return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (FileNotFoundError, FileExistsError, ValueError) as err:
+        print(f"derain {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"derain {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""Clean photos to render drops on: the embedded default set, or a folder of the user's.
+
+The embedded set is made of the natural photos that ship inside scikit-image and
+matplotlib, so the project runs on a fresh install with no download. Photos, not crops,
+are split into train / val / test, so no number is ever measured on a photo that was
+trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .images import IMAGE_EXTENSIONS, read_rgb, to_rgb_uint8
+
+PHOTO_SPLITS = ("train", "val", "test")
+
+# Held-out photos of the embedded set; every other photo is for training. The two
+# motorcycle views are one scene, so they stay together in train.
+EMBEDDED_SPLIT = {"coffee": "val", "chelsea": "test", "grace_hopper": "test"}
+
+
+@dataclass(frozen=True)
+class Photo:
+    name: str
+    pixels: np.ndarray  # (H, W, 3) uint8
+
+
+def _embedded_loaders():
+    import matplotlib.cbook
+    import skimage.data as data
+
+    def motorcycle(view):
+        return lambda: data.stereo_motorcycle()[0 if view == "left" else 1]
+
+    def grace_hopper():
+        with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:
+            return read_rgb(f.name)
+
+    return {
+        "astronaut": data.astronaut,
+        "rocket": data.rocket,
+        "motorcycle_left": motorcycle("left"),
+        "motorcycle_right": motorcycle("right"),
+        "camera": data.camera,
+        "grass": data.grass,
+        "gravel": data.gravel,
+        "brick": data.brick,
+        "coffee": data.coffee,
+        "chelsea": data.chelsea,
+        "grace_hopper": grace_hopper,
+    }
+
+
+@lru_cache(maxsize=None)
+def embedded_photos(split: str) -> tuple[Photo, ...]:
+    """The embedded photos of one split ('train', 'val' or 'test')."""
+    _check_split(split)
+    return tuple(
+        Photo(name, to_rgb_uint8(load()))
+        for name, load in _embedded_loaders().items()
+        if EMBEDDED_SPLIT.get(name, "train") == split
+    )
+
+
+def folder_split(name: str) -> str:
+    """Deterministic split of a user's photo by its file name (about 80/10/10).
+
+    Hashing the name, not sorting, keeps a photo in its split when others are added.
+    """
+    bucket = int(hashlib.sha1(name.encode()).hexdigest()[:8], 16) % 10
+    return "val" if bucket == 0 else "test" if bucket == 1 else "train"
+
+
+def folder_photos(folder: str | Path, split: str) -> tuple[Photo, ...]:
+    """Photos of one split from a folder of the user's clean images (png, jpg, jpeg).
+
+    With fewer than ten photos the hash may leave a split empty; then the last photos in
+    name order are held out, so val and test always have one photo when there are three.
+    """
+    _check_split(split)
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: clean photo folder not found")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise FileNotFoundError(f"{folder}: no .png, .jpg or .jpeg photos in this folder")
+    splits = {p.name: folder_split(p.name) for p in files}
+    if len(files) >= 3:
+        for held_out in ("val", "test"):
+            if held_out not in splits.values():
+                splits[[p.name for p in files if splits[p.name] == "train"][-1]] = held_out
+    chosen = [p for p in files if splits[p.name] == split]
+    if not chosen:
+        raise ValueError(f"{folder}: no photo falls in the {split!r} split ({len(files)} photos)")
+    return tuple(Photo(p.stem, read_rgb(p)) for p in chosen)
+
+
+def clean_photos(source: str | Path, split: str) -> tuple[Photo, ...]:
+    """'default' for the embedded set, otherwise a folder path."""
+    return embedded_photos(split) if str(source) == "default" else folder_photos(source, split)
+
+
+def random_crop(photo: Photo, size: int, rng: np.random.Generator, scale=(0.35, 1.0)) -> torch.Tensor:
+    """A square crop covering `scale` of the photo's shorter side, resized to size x size,
+    flipped left-right half of the time. Returns (3, size, size) float in [0, 1]."""
+    h, w, _ = photo.pixels.shape
+    side = max(1, int(round(min(h, w) * rng.uniform(*scale))))
+    top = int(rng.integers(0, h - side + 1))
+    left = int(rng.integers(0, w - side + 1))
+    crop = torch.from_numpy(photo.pixels[top : top + side, left : left + side]).permute(2, 0, 1)
+    crop = crop[None].float().div_(255.0)
+    if side != size:
+        crop = F.interpolate(crop, size=(size, size), mode="bilinear", antialias=side > size, align_corners=False)
+    if rng.random() < 0.5:
+        crop = crop.flip(-1)
+    return crop[0].clamp_(0.0, 1.0)
+
+
+def _check_split(split: str) -> None:
+    if split not in PHOTO_SPLITS:
+        raise ValueError(f"unknown photo split {split!r}; expected one of {', '.join(PHOTO_SPLITS)}")

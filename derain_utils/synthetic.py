@@ -1,0 +1,135 @@
+"""Synthetic rainy/clean pairs: random crops of clean photos with rendered lens drops.
+
+Sample ``i`` of a stream depends only on (seed, stream, i), so a dataset is the same
+whatever the batch size, and its first k pairs are the pairs of a smaller dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import __version__
+from .images import write_png
+from .lensdrops import DropStyle, render_drops
+from .photos import Photo, clean_photos, random_crop
+
+MANIFEST = "synth.json"
+# Folder written for each photo split; Raindrop has no validation folder, and the val
+# photos stay reserved for validation during training.
+OUTPUT_SPLITS = {"train": "train", "test": "test_a"}
+_STREAM = {"train": 1, "val": 2, "test": 3}
+
+
+def render_pairs(
+    photos: Sequence[Photo],
+    n: int,
+    size: int,
+    seed: int,
+    stream: str = "train",
+    style: DropStyle = DropStyle(),
+    batch: int = 32,
+    progress: bool = False,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Yield n (rainy, clean, mask) uint8 arrays of shape (size, size, 3|3|1)."""
+    if not photos:
+        raise ValueError("no clean photos to render drops on")
+    if n < 0 or size < 16:
+        raise ValueError(f"need n >= 0 and size >= 16, got n={n}, size={size}")
+    with tqdm(total=n, desc=f"rendering {stream} pairs", unit="pair", disable=not progress) as bar:
+        for start in range(0, n, batch):
+            crops, seeds = [], []
+            for i in range(start, min(n, start + batch)):
+                rng = np.random.default_rng(np.random.SeedSequence([seed, _STREAM[stream], i]))
+                crops.append(random_crop(photos[int(rng.integers(len(photos)))], size, rng))
+                seeds.append(int(rng.integers(2**62)))
+            clean = torch.stack(crops)
+            rainy, mask = render_drops(clean, seeds, style)
+            for r, c, m in zip(_to_uint8(rainy), _to_uint8(clean), _to_uint8(mask)):
+                yield r, c, m
+            bar.update(len(seeds))
+
+
+def write_synthetic_dataset(
+    out: str | Path,
+    clean: str | Path = "default",
+    n: int = 256,
+    size: int = 256,
+    seed: int = 0,
+    n_test: int | None = None,
+    style: DropStyle = DropStyle(),
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Write pairs in the Raindrop layout: train/ from training photos, test_a/ from test
+    photos, each with data/, gt/ and mask/, plus a synth.json manifest.
+
+    The dataset is built in a hidden folder beside `out` and moved into place at the end,
+    so an interrupted run leaves nothing half-written. An existing non-empty `out` is only
+    replaced with overwrite=True, and only if it is an earlier derain synth output.
+    """
+    out = Path(out)
+    _check_target(out, overwrite)
+    n_test = max(1, n // 8) if n_test is None else n_test
+    counts = {"train": n, "test": n_test}
+    photos = {split: clean_photos(clean, split) for split in OUTPUT_SPLITS}
+    manifest = {
+        "generator": "derain synth",
+        "version": __version__,
+        "clean": str(clean),
+        "size": size,
+        "seed": seed,
+        "pairs": {OUTPUT_SPLITS[s]: counts[s] for s in OUTPUT_SPLITS},
+        "photos": {OUTPUT_SPLITS[s]: [p.name for p in photos[s]] for s in OUTPUT_SPLITS},
+        "style": style.to_dict(),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        for split, folder in OUTPUT_SPLITS.items():
+            dirs = [staging / folder / sub for sub in ("data", "gt", "mask")]
+            for d in dirs:
+                d.mkdir(parents=True)
+            pairs = render_pairs(photos[split], counts[split], size, seed, split, style, progress=progress)
+            for i, (rainy, clean_img, mask) in enumerate(pairs):
+                write_png(dirs[0] / f"{i}_rain.png", rainy)
+                write_png(dirs[1] / f"{i}_clean.png", clean_img)
+                write_png(dirs[2] / f"{i}_mask.png", mask[:, :, 0])
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        _move_into_place(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def _check_target(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"{out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"{out} is not empty; choose an empty folder or pass --overwrite to replace an earlier derain synth output")
+        if not (out / MANIFEST).is_file():
+            raise FileExistsError(f"{out} was not written by derain synth (no {MANIFEST}); refusing to replace it")
+
+
+def _move_into_place(staging: Path, out: Path) -> None:
+    if out.is_dir() and any(out.iterdir()):
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        out.rename(old / out.name)
+        staging.rename(out)
+        shutil.rmtree(old)
+    else:
+        if out.is_dir():
+            out.rmdir()
+        staging.rename(out)
+
+
+def _to_uint8(batch: torch.Tensor) -> np.ndarray:
+    return batch.mul(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()

@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+import torch
+
+import derain_utils.datasets as datasets
+from derain_utils.datasets import PairedImageDataset
+from derain_utils.pairs import find_pairs
+
+from conftest import random_image, shared, write_image
+
+
+def inverse_pairs(rng, n=3, size=(50, 70)):
+    return [(image, 255 - image) for image in (random_image(rng, *size) for _ in range(n))]
+
+
+def test_training_crops_stay_aligned(rng):
+    data = PairedImageDataset(inverse_pairs(rng), crop_size=32, train=True)
+    torch.manual_seed(0)
+    for _ in range(20):
+        item = data[int(torch.randint(0, 3, ()))]
+        assert item["rain"].shape == item["clean"].shape == (3, 32, 32)
+        assert torch.allclose(item["clean"], 1 - item["rain"])
+
+
+def test_crops_are_random_and_flips_happen(rng):
+    ramp = np.tile(np.arange(70, dtype=np.uint8)[None, :, None] * 3, (50, 1, 3))
+    data = PairedImageDataset([(ramp, ramp)], crop_size=32)
+    torch.manual_seed(0)
+    firsts = [data[0]["rain"][0, 0, :2] for _ in range(40)]
+    starts = {round(float(f[0]) * 255) for f in firsts}
+    assert len(starts) > 5
+    assert any(f[1] < f[0] for f in firsts) and any(f[1] > f[0] for f in firsts)
+
+
+def test_small_images_are_padded_not_rejected(rng):
+    data = PairedImageDataset(inverse_pairs(rng, 1, (20, 24)), crop_size=32)
+    item = data[0]
+    assert item["rain"].shape == (3, 32, 32)
+    assert torch.allclose(item["clean"], 1 - item["rain"])
+
+
+def test_evaluation_gives_whole_images(rng):
+    data = PairedImageDataset(inverse_pairs(rng, 2, (50, 70)), crop_size=None, train=False)
+    assert data[1]["rain"].shape == (3, 50, 70)
+
+
+def test_files_are_decoded_once(tmp_path, rng, monkeypatch):
+    for i in range(3):
+        image = random_image(rng)
+        write_image(tmp_path / "train" / "data" / f"{i}_rain.png", image)
+        write_image(tmp_path / "train" / "gt" / f"{i}_clean.png", image)
+    decoded = []
+    real_read = datasets.ImagePair.load
+
+    def counting_load(pair):
+        decoded.append(pair.key)
+        return real_read(pair)
+
+    monkeypatch.setattr(datasets.ImagePair, "load", counting_load)
+    data = PairedImageDataset(find_pairs(tmp_path), crop_size=16)
+    for _epoch in range(3):
+        for i in range(len(data)):
+            data[i]
+    assert sorted(decoded) == ["0", "1", "2"]
+
+
+def test_bad_arrays_are_refused(rng):
+    rain = random_image(rng)
+    data = PairedImageDataset([(rain, rain[:-1])], crop_size=16)
+    with pytest.raises(ValueError, match="pair 0"):
+        data[0]
+
+
+def test_real_raindrop_crops():
+    data = PairedImageDataset(find_pairs(shared("raindrop_mini"), "train"), crop_size=256)
+    item = data[0]
+    assert item["rain"].shape == (3, 256, 256) and item["rain"].dtype == torch.float32
+    assert item["name"] == "0_rain.png"

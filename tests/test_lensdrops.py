@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from derain_utils.lensdrops import DropStyle, render_drops
+from derain_utils.photos import embedded_photos, random_crop
+
+
+@pytest.fixture(scope="module")
+def clean():
+    photos = embedded_photos("train")
+    rng = np.random.default_rng(0)
+    return torch.stack([random_crop(photos[i % len(photos)], 128, rng) for i in range(12)])
+
+
+def test_same_seed_same_pair_whatever_the_batch(clean):
+    rainy, mask = render_drops(clean, list(range(12)))
+    again, mask_again = render_drops(clean[5:8], [5, 6, 7])
+    assert torch.equal(rainy[5:8], again) and torch.equal(mask[5:8], mask_again)
+    other, _ = render_drops(clean[5:8], [50, 60, 70])
+    assert (other - again).abs().amax() > 0.1
+
+
+def test_output_types_and_ranges(clean):
+    rainy, mask = render_drops(clean, list(range(12)))
+    assert rainy.shape == clean.shape and mask.shape == (12, 1, 128, 128)
+    assert rainy.dtype == mask.dtype == torch.float32
+    assert 0 <= rainy.min() and rainy.max() <= 1 and 0 <= mask.min() and mask.max() <= 1
+
+
+def test_rainy_differs_from_clean_only_under_the_mask(clean):
+    rainy, mask = render_drops(clean, list(range(12)))
+    changed = (rainy - clean).abs().amax(1, keepdim=True) > 0
+    assert torch.equal(changed & (mask == 0), torch.zeros_like(changed))
+    # ... and the drops really change the image where they are opaque.
+    opaque = mask > 0.9
+    assert (rainy - clean).abs().amax(1, keepdim=True)[opaque].mean() > 0.02
+
+
+def test_drop_coverage_is_sane_and_follows_the_style(clean):
+    _, mask = render_drops(clean, list(range(12)))
+    coverage = (mask > 0.5).float().mean((1, 2, 3))
+    assert 0.02 < coverage.min() and coverage.max() < 0.6
+    few = DropStyle(count=(3, 3), radius=(0.05, 0.05), merge=0.0)
+    _, sparse = render_drops(clean, list(range(12)), few)
+    expected = 3 * np.pi * (0.05 * 128) ** 2 / 128**2  # three separate discs
+    assert (sparse > 0.5).float().mean().item() == pytest.approx(expected, rel=0.35)
+
+
+def test_drops_show_an_inverted_view():
+    """A lone drop over a vertical ramp shows the ramp upside down."""
+    ramp = torch.linspace(0, 1, 128)[:, None].expand(128, 128)
+    clean = ramp.expand(1, 3, 128, 128).contiguous()
+    style = DropStyle(count=(1, 1), radius=(0.15, 0.15), elongated=0, highlight=0, blur=(0.001, 0.001), rim=(0, 0), gain=(1, 1))
+    rainy, mask = render_drops(clean, [3], style)
+    inside = mask[0, 0] > 0.99
+    rows = torch.nonzero(inside)[:, 0]
+    top, bottom = rows.min().item(), rows.max().item()
+    column = torch.nonzero(inside[(top + bottom) // 2])[:, 0].float().mean().long()
+    assert rainy[0, 0, top + 2, column] > rainy[0, 0, bottom - 2, column]  # brighter at the top
+    assert clean[0, 0, top + 2, column] < clean[0, 0, bottom - 2, column]
+
+
+def test_bad_input_is_refused(clean):
+    with pytest.raises(ValueError, match="2 seeds for a batch of 12"):
+        render_drops(clean, [1, 2])
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
+        render_drops(clean[:, :1], list(range(12)))
