@@ -36,15 +36,16 @@ class DropStyle:
     """Ranges the renderer draws from; lengths are fractions of the image's shorter side,
     so one style looks the same at 256x256 and at 720x480."""
 
-    count: tuple[int, int] = (15, 70)  # drops per image
-    radius: tuple[float, float] = (0.012, 0.06)  # visible radius, drawn log-uniformly
+    count: tuple[int, int] = (20, 160)  # drops per image
+    radius: tuple[float, float] = (0.008, 0.06)  # visible radius, drawn log-uniformly
     elongated: float = 0.3  # share of drops stretched like running drops
     stretch: tuple[float, float] = (1.2, 1.9)  # major/minor axis ratio of those
     merge: float = 0.25  # share of drops placed against another one so they merge
-    blur: tuple[float, float] = (0.001, 0.008)  # defocus sigma of the drop layer
-    minify: tuple[float, float] = (1.5, 4.0)  # scene radius seen through a drop / its radius
+    blur: tuple[float, float] = (0.001, 0.015)  # defocus sigma of the drop layer, log-uniform
+    minify: tuple[float, float] = (2.0, 8.0)  # scene radius seen through a drop / its radius
     rim: tuple[float, float] = (0.25, 0.6)  # rim darkening
-    gain: tuple[float, float] = (1.0, 1.2)  # drop body brightness relative to the scene
+    gain: tuple[float, float] = (1.0, 1.15)  # drop body brightness relative to the scene
+    haze: tuple[float, float] = (0.05, 0.4)  # veil of scattered light, towards the scene's brightest tones
     highlight: float = 0.35  # share of drops with a specular highlight
 
     def to_dict(self) -> dict:
@@ -89,7 +90,8 @@ def _draw_image_params(seed: int, height: int, width: int, style: DropStyle):
     minify = rng.uniform(*style.minify, n)
     highlight = np.where(rng.random(n) < style.highlight, rng.uniform(0.25, 0.7, n), 0.0)
     per_image = {
-        "blur": rng.uniform(*style.blur) * side,
+        "blur": np.exp(rng.uniform(*np.log(style.blur))) * side,
+        "haze": rng.uniform(*style.haze),
         "rim": rng.uniform(*style.rim),
         "gain": rng.uniform(*style.gain),
         "light": rng.uniform(-np.pi, 0),  # direction the highlight sits towards (upwards)
@@ -150,23 +152,25 @@ def _drop_patches(drops: _Drops, group: np.ndarray, height: int, width: int, lig
 
 def _gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     """Separable Gaussian blur with one sigma per image, truncated at 3 sigma so that
-    pixels far from any drop stay exactly zero. Images are blurred in groups of equal
+    pixels far from any drop stay exactly zero. Images are sorted into runs of equal
     kernel width, so a batch pays for each image's own kernel, not the widest one."""
     b, c, h, w = x.shape
     halves = torch.ceil(3 * sigma.clamp_min(1e-3)).long().clamp(1, min(h, w) - 1)
+    order = torch.argsort(halves, stable=True)
+    x, halves, sigma = x[order], halves[order], sigma[order].clamp_min(1e-3)
     out = torch.empty_like(x)
-    for half in halves.unique().tolist():
-        index = torch.nonzero(halves == half).flatten()
+    start = 0
+    for half, count in zip(*(v.tolist() for v in torch.unique_consecutive(halves, return_counts=True))):
+        run = slice(start, start + count)
         t = torch.arange(-half, half + 1, dtype=torch.float32)
-        s = sigma[index].clamp_min(1e-3)[:, None]
+        s = sigma[run, None]
         k = torch.exp(-(t * t) / (2 * s * s)) * (t.abs() <= 3 * s)
-        k = (k / k.sum(1, keepdim=True)).repeat_interleave(c, 0)  # (images*c, taps)
-        groups = len(index) * c
-        y = x[index].reshape(1, groups, h, w)
-        y = F.conv2d(F.pad(y, (half, half, 0, 0), mode="reflect"), k[:, None, None, :], groups=groups)
-        y = F.conv2d(F.pad(y, (0, 0, half, half), mode="reflect"), k[:, None, :, None], groups=groups)
-        out[index] = y.view(len(index), c, h, w)
-    return out
+        k = (k / k.sum(1, keepdim=True)).repeat_interleave(c, 0)  # (count * c, taps)
+        y = F.pad(x[run].reshape(1, count * c, h, w), (half, half, half, half), mode="reflect")
+        y = F.conv2d(y, k[:, None, None, :], groups=count * c)
+        out[run] = F.conv2d(y, k[:, None, :, None], groups=count * c).view(count, c, h, w)
+        start += count
+    return out[torch.argsort(order)]
 
 
 def render_drops(
@@ -212,7 +216,11 @@ def render_drops(
     rim = torch.tensor([p["rim"] for p in per_image])[:, None, None]
     gain = torch.tensor([p["gain"] for p in per_image])[:, None, None]
     shade = gain * (1.0 - rim * torch.exp(-depth / 0.12))
-    colour = (seen * shade[:, None] + shine[:, None]).clamp(0.0, 1.0)
+    # Water scatters light: the drop's view is veiled towards the scene's bright tones.
+    haze = torch.tensor([p["haze"] for p in per_image])[:, None, None, None]
+    bright = torch.quantile(small.flatten(2), 0.9, dim=2)[:, :, None, None]
+    veiled = seen * (1.0 - haze) + bright * haze
+    colour = (veiled * shade[:, None] + shine[:, None]).clamp(0.0, 1.0)
 
     # The camera focuses on the scene, so the drop layer is out of focus.
     sigma = torch.tensor([p["blur"] for p in per_image], dtype=torch.float32)
