@@ -76,7 +76,8 @@ class SplitReport:
         sizes = ", ".join(
             f"{w}x{h}" + (f" ({n})" if len(self.sizes) > 1 else "") for (w, h), n in self.sizes.most_common()
         )
-        return f"{self.name}: {len(self.pairs)} pairs at {sizes}"
+        unreadable = len(self.pairs) - sum(self.sizes.values())
+        return f"{self.name}: {len(self.pairs)} pairs at {sizes}" + (f", {unreadable} unreadable" if unreadable else "")
 
 
 @dataclass
