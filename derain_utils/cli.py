@@ -57,6 +57,29 @@ def _difference(rain, clean):
     return np.clip(diff, 0, 255).astype(np.uint8)
 
 
+def _train(args) -> int:
+    import signal
+
+    from .presets import make_config
+    from .training import train
+
+    config = make_config(args.experiment, args.profile, data=args.data, epochs=args.epochs, seed=args.seed,
+                         bf16=args.bf16 or None, channels_last=args.channels_last or None)
+    # SIGTERM (a scheduler, `kill`) stops like Ctrl-C: the last finished epoch is on disk.
+    signal.signal(signal.SIGTERM, _interrupt)
+    history = train(config, args.out, resume=args.resume, overwrite=args.overwrite, device=args.device)
+    last = history["epochs"][-1]
+    print(f"{args.experiment} ({args.profile}) after {last['epoch']} epochs on held-out images: "
+          f"PSNR {last['val_psnr_rgb']:.2f} dB, SSIM {last['val_ssim_rgb']:.4f} (rgb); "
+          f"doing nothing: PSNR {last['input_psnr_rgb']:.2f} dB, SSIM {last['input_ssim_rgb']:.4f}")
+    print(f"run files in {args.out}: checkpoint.pt, history.json, history.csv")
+    return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def _bench(args) -> int:
     from .bench import bench_renderer
 
@@ -92,6 +115,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=_positive, default=8, help="pairs to show (default 8)")
     p.set_defaults(run=_sheet)
 
+    p = sub.add_parser("train", help="train one experiment of the report")
+    p.add_argument("--experiment", required=True, choices=("baseline", "pix2pix", "stabilized"))
+    p.add_argument("--data", default="synthetic", help="'synthetic' (default) or a folder of pairs (Raindrop or rain/ + clean/)")
+    p.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "paper"), help="run size (default cpu)")
+    p.add_argument("--out", required=True, help="run folder: checkpoint.pt, history.json, history.csv")
+    p.add_argument("--epochs", type=_positive, help="override the profile's number of epochs")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
+    p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+    p.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
+    p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
+    p.set_defaults(run=_train)
+
     p = sub.add_parser("bench", help="measure the drop renderer's throughput")
     p.add_argument("--size", type=_positive, default=256)
     p.add_argument("--batch", type=_positive, default=32)
@@ -116,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"derain {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"derain {args.command}: interrupted", file=sys.stderr)
+        hint = "; continue with --resume" if args.command == "train" else ""
+        print(f"derain {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
 
 

@@ -10,7 +10,8 @@ need pairs to learn from. Each drop is modelled as a small lens on the glass:
 * shading: the rim is dark because light there is refracted out of the camera, the body is
   a little brighter than the scene, and some drops carry a specular highlight;
 * focus: the camera focuses on the scene, so the whole drop layer is blurred before it is
-  composited, which gives the soft edges of real lens drops.
+  composited, which gives the soft edges of real lens drops; and since a drop covers only
+  part of the defocused aperture, the scene partly shows through it.
 
 Everything is vectorised over a batch with torch; every random draw of image ``i`` comes
 from its own seed, so a pair does not depend on the batch it was rendered in.
@@ -46,6 +47,7 @@ class DropStyle:
     rim: tuple[float, float] = (0.25, 0.6)  # rim darkening
     gain: tuple[float, float] = (1.0, 1.15)  # drop body brightness relative to the scene
     haze: tuple[float, float] = (0.05, 0.4)  # veil of scattered light, towards the scene's brightest tones
+    opacity: tuple[float, float] = (0.5, 1.0)  # a defocused drop covers only part of the aperture
     highlight: float = 0.35  # share of drops with a specular highlight
 
     def to_dict(self) -> dict:
@@ -92,6 +94,7 @@ def _draw_image_params(seed: int, height: int, width: int, style: DropStyle):
     per_image = {
         "blur": np.exp(rng.uniform(*np.log(style.blur))) * side,
         "haze": rng.uniform(*style.haze),
+        "opacity": rng.uniform(*style.opacity),
         "rim": rng.uniform(*style.rim),
         "gain": rng.uniform(*style.gain),
         "light": rng.uniform(-np.pi, 0),  # direction the highlight sits towards (upwards)
@@ -224,6 +227,9 @@ def render_drops(
 
     # The camera focuses on the scene, so the drop layer is out of focus.
     sigma = torch.tensor([p["blur"] for p in per_image], dtype=torch.float32)
+    # A drop in front of a defocused lens blocks only part of the light cone of each scene
+    # point, so the scene still shows through it.
+    alpha = alpha * torch.tensor([p["opacity"] for p in per_image])[:, None, None, None]
     layer = _gaussian_blur(torch.cat([colour * alpha, alpha], dim=1), sigma)
     premultiplied, mask = layer[:, :3], layer[:, 3:].clamp(0.0, 1.0)
     rainy = (clean * (1.0 - mask) + premultiplied).clamp(0.0, 1.0)

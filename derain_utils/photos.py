@@ -106,11 +106,13 @@ def clean_photos(source: str | Path, split: str) -> tuple[Photo, ...]:
     return embedded_photos(split) if str(source) == "default" else folder_photos(source, split)
 
 
-def random_crop(photo: Photo, size: int, rng: np.random.Generator, scale=(0.35, 1.0)) -> torch.Tensor:
-    """A square crop covering `scale` of the photo's shorter side, resized to size x size,
-    flipped left-right half of the time. Returns (3, size, size) float in [0, 1]."""
+def random_crop(photo: Photo, size: int, rng: np.random.Generator, zoom=(1.0, 2.5)) -> torch.Tensor:
+    """A square crop of size x zoom photo pixels (at most the photo's shorter side),
+    resized to size x size and flipped left-right half of the time. Keeping zoom small
+    keeps the photo's own sharpness, as in a camera frame, instead of packing a whole
+    photo's detail into a few pixels. Returns (3, size, size) float in [0, 1]."""
     h, w, _ = photo.pixels.shape
-    side = max(1, int(round(min(h, w) * rng.uniform(*scale))))
+    side = min(h, w, max(1, int(round(size * rng.uniform(*zoom)))))
     top = int(rng.integers(0, h - side + 1))
     left = int(rng.integers(0, w - side + 1))
     crop = torch.from_numpy(photo.pixels[top : top + side, left : left + side]).permute(2, 0, 1)

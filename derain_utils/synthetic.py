@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -98,10 +99,15 @@ def write_synthetic_dataset(
             for d in dirs:
                 d.mkdir(parents=True)
             pairs = render_pairs(photos[split], counts[split], size, seed, split, style, progress=progress)
-            for i, (rainy, clean_img, mask) in enumerate(pairs):
-                write_png(dirs[0] / f"{i}_rain.png", rainy)
-                write_png(dirs[1] / f"{i}_clean.png", clean_img)
-                write_png(dirs[2] / f"{i}_mask.png", mask[:, :, 0])
+            with ThreadPoolExecutor(max_workers=2) as pool:  # PNG compression releases the GIL
+                pending = []
+                for i, (rainy, clean_img, mask) in enumerate(pairs):
+                    for d, kind, image in zip(dirs, ("rain", "clean", "mask"), (rainy, clean_img, mask[:, :, 0])):
+                        pending.append(pool.submit(write_png, d / f"{i}_{kind}.png", image))
+                    if len(pending) >= 96 or i == counts[split] - 1:  # bounded memory
+                        for write in pending:
+                            write.result()  # re-raises a failed write
+                        pending.clear()
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         _move_into_place(staging, out)
     finally:

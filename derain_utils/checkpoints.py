@@ -1,0 +1,54 @@
+"""Run files written atomically, so an interrupted run never leaves a torn file."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, then rename it over `path`."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path: Path, map_location="cpu") -> dict:
+    try:
+        return torch.load(path, map_location=map_location, weights_only=False)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no checkpoint here") from None
+    except Exception as err:  # a torn or foreign file
+        raise ValueError(f"{path}: not a readable derain checkpoint ({err})") from None
+
+
+def write_history(run_dir: Path, history: dict) -> None:
+    """history.json (epochs and steps) and history.csv (one row per epoch)."""
+    atomic_write_bytes(run_dir / "history.json", (json.dumps(history, indent=1) + "\n").encode())
+    epochs = history["epochs"]
+    if epochs:
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=list(epochs[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(epochs)
+        atomic_write_bytes(run_dir / "history.csv", text.getvalue().encode())

@@ -1,0 +1,90 @@
+"""The experiments of the report and the profiles they run at, in one place.
+
+An experiment fixes what the report compares (networks, losses, learning rates, label
+tricks); a profile fixes how big the run is: ``paper`` is the report's setting, ``cpu`` a
+reduced but real run that trains on a 2-core laptop in minutes, ``smoke`` a seconds-long
+run for tests and nbval.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+
+EXPERIMENTS = ("baseline", "pix2pix", "stabilized")
+PROFILES = ("smoke", "cpu", "paper")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    experiment: str
+    profile: str
+    generator: str
+    generator_options: dict = field(default_factory=dict)
+    discriminator: str = "patchgan"
+    discriminator_options: dict = field(default_factory=dict)
+    image_size: int = 256
+    batch_size: int = 16
+    epochs: int = 200
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas_g: tuple[float, float] = (0.5, 0.999)
+    betas_d: tuple[float, float] = (0.5, 0.999)
+    l1_weight: float = 100.0
+    real_label: float = 1.0  # discriminator targets; label smoothing moves them inwards
+    fake_label: float = 0.0
+    flip_prob: float = 0.0  # share of samples whose real/fake targets are swapped for D
+    data: str = "synthetic"  # 'synthetic' (embedded photos + rendered drops) or a folder
+    train_pairs: int = 1024  # synthetic pairs rendered for training
+    val_pairs: int = 64  # synthetic pairs rendered from the validation photos
+    seed: int = 0
+    bf16: bool = False
+    channels_last: bool = False
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(asdict(self)))  # tuples become lists, as in JSON
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        unknown = set(values) - names
+        if unknown:
+            raise ValueError(f"unknown configuration keys: {', '.join(sorted(unknown))}")
+        values = {k: tuple(v) if k.startswith("betas") else v for k, v in values.items()}
+        return cls(**values)
+
+
+# What the report's experiment sections specify (they win over its Models section).
+_EXPERIMENT = {
+    "baseline": dict(generator="baseline", discriminator="baseline", l1_weight=0.0, betas_g=(0.9, 0.999), betas_d=(0.9, 0.999)),
+    "pix2pix": dict(generator="unet", discriminator="patchgan"),
+    "stabilized": dict(generator="unet", discriminator="patchgan", lr_g=5e-4, lr_d=2e-4, real_label=0.9, fake_label=0.1, flip_prob=0.075),
+}
+
+_PROFILE = {
+    "paper": dict(image_size=256, batch_size=16, epochs=200, train_pairs=1024, val_pairs=64, unet=dict(depth=6, base=64), patch=dict(base=64)),
+    # Epochs per experiment: each cpu run takes about 5 minutes on a 2-core laptop.
+    "cpu": dict(image_size=128, batch_size=8, epochs=dict(baseline=4, pix2pix=18, stabilized=18), train_pairs=768, val_pairs=32,
+                channels_last=True, unet=dict(depth=6, base=32), patch=dict(base=32)),
+    "smoke": dict(image_size=32, batch_size=4, epochs=2, train_pairs=16, val_pairs=4, unet=dict(depth=5, base=8), patch=dict(base=8, layers=2)),
+}
+
+
+def make_config(experiment: str, profile: str = "cpu", **overrides) -> TrainConfig:
+    """The configuration of one experiment at one profile, with optional overrides."""
+    if experiment not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {experiment!r}; expected one of {', '.join(EXPERIMENTS)}")
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
+    spec = dict(_EXPERIMENT[experiment])
+    sizes = dict(_PROFILE[profile])
+    unet, patch = sizes.pop("unet"), sizes.pop("patch")
+    if isinstance(sizes["epochs"], dict):
+        sizes["epochs"] = sizes["epochs"][experiment]
+    if spec["generator"] == "unet":
+        spec["generator_options"] = dict(unet)
+        spec["discriminator_options"] = dict(patch)
+    else:
+        spec["generator_options"] = dict(image_size=sizes["image_size"])
+    config = TrainConfig(experiment=experiment, profile=profile, **spec, **sizes)
+    return replace(config, **{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,89 @@
+import pytest
+import torch
+
+import derain_utils.training as training
+from derain_utils.cli import main
+from derain_utils.presets import make_config
+from derain_utils.training import TIMING_FIELDS, Trainer, train
+
+
+def without_timing(history):
+    return {"epochs": [{k: v for k, v in e.items() if k not in TIMING_FIELDS} for e in history["epochs"]],
+            "steps": history["steps"]}
+
+
+@pytest.mark.parametrize("experiment", ["baseline", "pix2pix", "stabilized"])
+def test_one_step_changes_both_networks(tmp_path, experiment):
+    trainer = Trainer(make_config(experiment, "smoke"), tmp_path, device="cpu", progress=False)
+    before = [{k: v.clone() for k, v in m.state_dict().items()} for m in (trainer.generator, trainer.discriminator)]
+    batch = [trainer.train_set[i] for i in range(4)]
+    record = trainer.train_step(torch.stack([b["rain"] for b in batch]), torch.stack([b["clean"] for b in batch]))
+    for model, old in zip((trainer.generator, trainer.discriminator), before):
+        changed = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.equal(v, old[k])]
+        assert len(changed) > len(old) // 2
+    assert record["g_l1"] > 0 and 0 <= record["d_acc_real"] <= 1
+    weight = trainer.config.l1_weight
+    assert weight == (0 if experiment == "baseline" else 100)
+    assert record["g_loss"] == pytest.approx(record["g_adv"] + weight * record["g_l1"], rel=1e-5)
+
+
+def test_same_seed_same_history(tmp_path):
+    config = make_config("pix2pix", "smoke")
+    first = train(config, tmp_path / "a", progress=False, device="cpu")
+    second = train(config, tmp_path / "b", progress=False, device="cpu")
+    assert without_timing(first) == without_timing(second)
+    other = train(make_config("pix2pix", "smoke", seed=1), tmp_path / "c", progress=False, device="cpu")
+    assert without_timing(other) != without_timing(first)
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch):
+    config = make_config("stabilized", "smoke", epochs=3)
+    full = train(config, tmp_path / "full", progress=False, device="cpu")
+
+    real_step, calls = Trainer.train_step, []
+
+    def dying_step(self, rain, clean):  # killed in the middle of epoch 2
+        calls.append(1)
+        if len(calls) == 6:
+            raise KeyboardInterrupt
+        return real_step(self, rain, clean)
+
+    monkeypatch.setattr(Trainer, "train_step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "cut", progress=False, device="cpu")
+    monkeypatch.setattr(Trainer, "train_step", real_step)
+    assert len(training.load_checkpoint(tmp_path / "cut" / "checkpoint.pt")["history"]["epochs"]) == 1
+    resumed = train(config, tmp_path / "cut", resume=True, progress=False, device="cpu")
+    assert len(resumed["epochs"]) == 3
+    assert without_timing(resumed) == without_timing(full)
+
+
+def test_run_folders_are_never_mixed(tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", "--experiment", "pix2pix", "--profile", "smoke", "--epochs", "1", "--out", str(run)]
+    assert main(args) == 0
+    assert "doing nothing" in capsys.readouterr().out
+    assert main(args) == 2
+    assert "pass --resume to continue its run or --overwrite" in capsys.readouterr().err
+    assert main(args + ["--overwrite"]) == 0
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    assert main(["train", "--experiment", "baseline", "--profile", "smoke", "--out", str(other), "--overwrite"]) == 2
+    assert (other / "notes.txt").read_text() == "keep me"
+    assert main(["train", "--experiment", "baseline", "--profile", "smoke", "--out", str(tmp_path / "none"), "--resume"]) == 2
+
+
+def test_resume_refuses_another_experiment(tmp_path):
+    train(make_config("pix2pix", "smoke", epochs=1), tmp_path, progress=False, device="cpu")
+    trainer = Trainer(make_config("stabilized", "smoke"), tmp_path, device="cpu", progress=False)
+    with pytest.raises(ValueError, match="another configuration"):
+        trainer.fit(resume=True)
+
+
+def test_training_on_a_folder_of_real_pairs(tmp_path):
+    from conftest import shared
+
+    data = shared("robotcar_pairs")
+    history = train(make_config("pix2pix", "smoke", data=str(data), epochs=1), tmp_path, progress=False, device="cpu")
+    assert 10 < history["epochs"][0]["input_psnr_rgb"] < 20  # RobotCar drops are hard: about 13 dB
