@@ -64,7 +64,7 @@ _EXPERIMENT = {
 _PROFILE = {
     "paper": dict(image_size=256, batch_size=16, epochs=200, train_pairs=1024, val_pairs=64, unet=dict(depth=6, base=64), patch=dict(base=64)),
     # Epochs per experiment: each cpu run takes about 5 minutes on a 2-core laptop.
-    "cpu": dict(image_size=128, batch_size=8, epochs=dict(baseline=4, pix2pix=18, stabilized=18), train_pairs=768, val_pairs=32,
+    "cpu": dict(image_size=128, batch_size=8, epochs=dict(baseline=8, pix2pix=18, stabilized=18), train_pairs=768, val_pairs=32,
                 channels_last=True, unet=dict(depth=6, base=32), patch=dict(base=32)),
     "smoke": dict(image_size=32, batch_size=4, epochs=2, train_pairs=16, val_pairs=4, unet=dict(depth=5, base=8), patch=dict(base=8, layers=2)),
 }
