@@ -22,12 +22,15 @@ def _check_data(args) -> int:
 
 
 def _synth(args) -> int:
-    from .synthetic import write_synthetic_dataset
+    import json
+
+    from .synthetic import MANIFEST, write_synthetic_dataset
 
     out = write_synthetic_dataset(
         args.out, args.clean, n=args.n, size=args.size, seed=args.seed, n_test=args.n_test, overwrite=args.overwrite
     )
-    print(f"wrote {args.n} train and {args.n_test if args.n_test is not None else max(1, args.n // 8)} test_a pairs to {out}")
+    counts = json.loads((out / MANIFEST).read_text())["pairs"]
+    print(f"wrote {counts['train']} train and {counts['test_a']} test_a pairs to {out}")
     return 0
 
 

@@ -12,6 +12,7 @@ import math
 import shutil
 import time
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -203,5 +204,5 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, overwr
     run_dir = prepare_run_dir(run_dir, resume, overwrite)
     if resume:  # the saved configuration wins, except for a longer schedule
         saved = TrainConfig.from_dict(load_checkpoint(run_dir / CHECKPOINT)["config"])
-        config = TrainConfig.from_dict(saved.to_dict() | {"epochs": config.epochs})
+        config = replace(saved, epochs=config.epochs)
     return Trainer(config, run_dir, device, progress).fit(resume=resume)

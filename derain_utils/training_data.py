@@ -23,10 +23,9 @@ def build_datasets(config: TrainConfig, progress: bool = False) -> tuple[PairedI
     if config.data == "synthetic":
         train = list(render_pairs(embedded_photos("train"), config.train_pairs, config.image_size, config.seed, "train", progress=progress))
         val = list(render_pairs(embedded_photos("val"), config.val_pairs, config.image_size, config.seed, "val", progress=progress))
-        to_pair = lambda t: (t[0], t[1])  # noqa: E731 - drop the mask
-        return (
-            PairedImageDataset([to_pair(t) for t in train], crop_size=config.image_size, train=True),
-            PairedImageDataset([to_pair(t) for t in val], crop_size=None, train=False),
+        return (  # the drop masks are not used for training
+            PairedImageDataset([(rain, clean) for rain, clean, _ in train], crop_size=config.image_size, train=True),
+            PairedImageDataset([(rain, clean) for rain, clean, _ in val], crop_size=None, train=False),
         )
     _, splits = split_folders(config.data)
     pairs = find_pairs(config.data, "train" if "train" in splits else None)
