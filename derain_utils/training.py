@@ -108,21 +108,19 @@ class Trainer:
     # -- validation -----------------------------------------------------------------
     def _do_nothing_scores(self) -> dict:
         """PSNR/SSIM of the rainy inputs themselves: the score a model must beat."""
-        scores = [(psnr(r, c), ssim(r, c)) for r, c in (self.val_set.arrays(i) for i in range(len(self.val_set)))]
-        return {"input_psnr_rgb": float(np.mean([s[0] for s in scores])), "input_ssim_rgb": float(np.mean([s[1] for s in scores]))}
+        return _mean_scores("input", (self.val_set.arrays(i) for i in range(len(self.val_set))))
 
     @torch.no_grad()
     def validate(self) -> dict:
         self.generator.eval()
-        scores = []
+        pairs = []
         for i in range(len(self.val_set)):
             rain, clean = self.val_set.arrays(i)
             x = self._batch(torch.from_numpy(rain).permute(2, 0, 1)[None].float() / 255.0)
             with self._autocast():
-                pred = to_uint8(self.generator(x))[0]
-            scores.append((psnr(pred, clean), ssim(pred, clean)))
+                pairs.append((to_uint8(self.generator(x))[0], clean))
         self.generator.train()
-        return {"val_psnr_rgb": float(np.mean([s[0] for s in scores])), "val_ssim_rgb": float(np.mean([s[1] for s in scores]))}
+        return _mean_scores("val", pairs)
 
     # -- epochs, checkpoints ----------------------------------------------------------
     def fit(self, resume: bool = False) -> dict:
@@ -178,6 +176,12 @@ class Trainer:
         set_rng_state(state["rng"])
         self.history = state["history"]
         return state["epoch"]
+
+
+def _mean_scores(prefix: str, pairs) -> dict:
+    """Mean RGB PSNR and SSIM of (prediction, target) uint8 pairs, keys named by protocol."""
+    scores = np.array([(psnr(pred, target), ssim(pred, target)) for pred, target in pairs])
+    return {f"{prefix}_psnr_rgb": float(scores[:, 0].mean()), f"{prefix}_ssim_rgb": float(scores[:, 1].mean())}
 
 
 def prepare_run_dir(run_dir: str | Path, resume: bool, overwrite: bool) -> Path:

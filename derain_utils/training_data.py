@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from .datasets import PairedImageDataset
 from .pairs import find_pairs, split_folders
-from .photos import embedded_photos
+from .photos import embedded_photos, folder_split
 from .presets import TrainConfig
 from .synthetic import render_pairs
 
 
 def is_validation(key: str) -> bool:
-    """About one pair in ten is held out for validation, chosen by a hash of its name so
-    that the choice never depends on which other files are present."""
-    return int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) % 10 == 0
+    """About one pair in ten is held out for validation, chosen by the same name hash
+    that splits photo folders, so the choice never depends on which other files exist."""
+    return folder_split(key) == "val"
 
 
 def build_datasets(config: TrainConfig, progress: bool = False) -> tuple[PairedImageDataset, PairedImageDataset]:
