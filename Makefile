@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.derain-installed
 
-.PHONY: install reproduce test bench clean
+.PHONY: install reproduce report test bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,12 +15,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The main job. Until the notebooks land it renders the embedded synthetic dataset,
-# checks it, and draws a sheet of its pairs.
+# The main job: run every notebook with papermill on the cpu profile and the embedded
+# synthetic data, writing figures/fig*.png|pdf and figures/metrics.json, then build the
+# HTML report into build/report/. Interrupted? Run it again: training resumes.
+PROFILE ?= cpu
+DATA ?= synthetic
 reproduce: $(STAMP)
-	$(BIN)/derain synth --clean default --out build/synthetic --n 512 --size 256 --seed 0 --overwrite
-	$(BIN)/derain check-data build/synthetic
-	$(BIN)/derain sheet build/synthetic --split train --n 8 --out build/synthetic_pairs.png
+	$(BIN)/derain reproduce --profile $(PROFILE) --data $(DATA)
+	$(BIN)/derain report
+
+report: $(STAMP)
+	$(BIN)/derain report
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

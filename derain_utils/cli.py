@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .paths import BUILD_DIR, FIGURES_DIR
 
 
 def _check_data(args) -> int:
@@ -35,6 +36,7 @@ def _synth(args) -> int:
 
 
 def _sheet(args) -> int:
+    from .analysis import difference_map
     from .figures import pair_sheet, save_figure
     from .images import read_rgb
     from .pairs import find_pairs
@@ -43,7 +45,7 @@ def _sheet(args) -> int:
     rows = []
     for pair in pairs:
         rain, clean = pair.load()
-        third = read_rgb(pair.mask) if pair.mask else _difference(rain, clean)
+        third = read_rgb(pair.mask) if pair.mask else difference_map(rain, clean)
         rows.append((rain, clean, third))
     titles = ("rainy", "clean", "drop mask" if pairs[0].mask else "|rainy - clean| x4")
     fig = pair_sheet(rows, titles, [p.rain.name for p in pairs])
@@ -53,23 +55,19 @@ def _sheet(args) -> int:
     return 0
 
 
-def _difference(rain, clean):
-    import numpy as np
-
-    diff = np.abs(rain.astype(np.int16) - clean.astype(np.int16)).max(axis=2) * 4
-    return np.clip(diff, 0, 255).astype(np.uint8)
-
-
 def _train(args) -> int:
-    import signal
+    from dataclasses import replace
 
     from .presets import make_config
     from .training import train
 
     config = make_config(args.experiment, args.profile, data=args.data, epochs=args.epochs, seed=args.seed,
                          bf16=args.bf16 or None, channels_last=args.channels_last or None)
-    # SIGTERM (a scheduler, `kill`) stops like Ctrl-C: the last finished epoch is on disk.
-    signal.signal(signal.SIGTERM, _interrupt)
+    if args.residual:
+        if config.generator != "unet":
+            raise ValueError("--residual applies to the U-Net generator of pix2pix and stabilized")
+        config = replace(config, generator_options={**config.generator_options, "residual": True})
+    signal_to_interrupt()
     history = train(config, args.out, resume=args.resume, overwrite=args.overwrite, device=args.device)
     last = history["epochs"][-1]
     print(f"{args.experiment} ({args.profile}) after {last['epoch']} epochs on held-out images: "
@@ -77,6 +75,35 @@ def _train(args) -> int:
           f"doing nothing: PSNR {last['input_psnr_rgb']:.2f} dB, SSIM {last['input_ssim_rgb']:.4f}")
     print(f"run files in {args.out}: checkpoint.pt, history.json, history.csv")
     return 0
+
+
+def _reproduce(args) -> int:
+    from .reproduce import ReproduceError, reproduce
+
+    signal_to_interrupt()
+    try:
+        reproduce(profile=args.profile, data=args.data, seed=args.seed, device=args.device, figures_dir=args.figures_dir,
+                  runs_dir=args.runs_dir)
+    except ReproduceError as err:
+        print(f"derain reproduce: {err}", file=sys.stderr)
+        return 1
+    print("build the HTML report with: derain report")
+    return 0
+
+
+def _report(args) -> int:
+    from .report import build_report
+
+    out = build_report(metrics_path=Path(args.metrics), out_dir=Path(args.out))
+    print(f"wrote {out}")
+    return 0
+
+
+def signal_to_interrupt() -> None:
+    """SIGTERM (a scheduler, `kill`) stops like Ctrl-C: the last finished epoch is on disk."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 def _interrupt(signum, frame):
@@ -130,7 +157,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
+    p.add_argument("--residual", action="store_true",
+                   help="U-Net predicts a correction added to the rainy input (not the report's model; see README)")
     p.set_defaults(run=_train)
+
+    p = sub.add_parser("reproduce", help="execute every notebook with papermill: figures/fig1-8 and figures/metrics.json")
+    p.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "paper"), help="run size (default cpu)")
+    p.add_argument("--data", default="synthetic", help="'synthetic' (default) or a folder of pairs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
+    p.add_argument("--figures-dir", default="", help="where figures and metrics.json go (default figures/)")
+    p.add_argument("--runs-dir", default="", help="where training runs go (default build/runs/PROFILE)")
+    p.set_defaults(run=_reproduce)
+
+    p = sub.add_parser("report", help="build the written report to HTML with its measured numbers")
+    p.add_argument("--metrics", default=str(FIGURES_DIR / "metrics.json"), help="metrics.json beside the figures (default figures/)")
+    p.add_argument("--out", default=str(BUILD_DIR / "report"), help="output folder (default build/report)")
+    p.set_defaults(run=_report)
 
     p = sub.add_parser("bench", help="measure the drop renderer's throughput")
     p.add_argument("--size", type=_positive, default=256)
@@ -156,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"derain {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        hint = "; continue with --resume" if args.command == "train" else ""
+        hint = {"train": "; continue with --resume", "reproduce": "; run it again to continue the interrupted training"}.get(args.command, "")
         print(f"derain {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
 

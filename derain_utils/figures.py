@@ -25,14 +25,19 @@ def save_figure(fig: plt.Figure, name: str, folder: str | Path = FIGURES_DIR, dp
 
 
 def pair_sheet(rows: Sequence[Sequence[np.ndarray]], titles: Sequence[str], row_labels: Sequence[str] = ()) -> plt.Figure:
-    """A grid with one row per sample and one column per image kind (e.g. rainy | clean | mask)."""
+    """A grid with one row per sample and one column per image kind (e.g. rainy | clean | mask).
+    uint8 images are drawn as they are; float maps in [0, 1] get a colour scale."""
     n_rows, n_cols = len(rows), len(titles)
     h, w = rows[0][0].shape[:2]
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.6 * n_cols * w / max(h, w) + 0.4, 2.6 * n_rows * h / max(h, w)), squeeze=False)
     for r, images in enumerate(rows):
         for c, image in enumerate(images):
             ax = axes[r][c]
-            ax.imshow(image if image.ndim == 3 and image.shape[2] == 3 else np.squeeze(image), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            if image.dtype.kind == "f":  # a map in [0, 1], e.g. discriminator confidence
+                shown = ax.imshow(image, cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+                fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02)
+            else:
+                ax.imshow(image if image.ndim == 3 and image.shape[2] == 3 else np.squeeze(image), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
             ax.set_xticks([]), ax.set_yticks([])
             if r == 0:
                 ax.set_title(titles[c], fontsize=10)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import shutil
 import time
-from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .checkpoints import load_checkpoint, save_checkpoint, write_history
+from .inference import autocast, restore, to_model_range
 from .losses import adversarial_loss, discriminator_targets
 from .metrics import discriminator_accuracy, psnr, ssim
 from .models import build_discriminator, build_generator
@@ -38,16 +38,6 @@ def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(name)
-
-
-def to_model_range(images: torch.Tensor) -> torch.Tensor:
-    """[0, 1] images to the [-1, 1] range of the tanh generators."""
-    return images * 2.0 - 1.0
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """[-1, 1] model outputs, (B, 3, H, W), to (B, H, W, 3) uint8."""
-    return ((images.float().clamp(-1, 1) + 1.0) * 127.5 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 class Trainer:
@@ -70,9 +60,7 @@ class Trainer:
 
     # -- one step -------------------------------------------------------------------
     def _autocast(self):
-        if not self.config.bf16:
-            return nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return autocast(self.device, self.config.bf16)
 
     def _batch(self, images: torch.Tensor) -> torch.Tensor:
         images = to_model_range(images.to(self.device, non_blocking=True))
@@ -110,17 +98,9 @@ class Trainer:
         """PSNR/SSIM of the rainy inputs themselves: the score a model must beat."""
         return _mean_scores("input", (self.val_set.arrays(i) for i in range(len(self.val_set))))
 
-    @torch.no_grad()
     def validate(self) -> dict:
-        self.generator.eval()
-        pairs = []
-        for i in range(len(self.val_set)):
-            rain, clean = self.val_set.arrays(i)
-            x = self._batch(torch.from_numpy(rain).permute(2, 0, 1)[None].float() / 255.0)
-            with self._autocast():
-                pairs.append((to_uint8(self.generator(x))[0], clean))
-        self.generator.train()
-        return _mean_scores("val", pairs)
+        pairs = (self.val_set.arrays(i) for i in range(len(self.val_set)))
+        return _mean_scores("val", ((restore(self.generator, rain, self.config.bf16), clean) for rain, clean in pairs))
 
     # -- epochs, checkpoints ----------------------------------------------------------
     def fit(self, resume: bool = False) -> dict:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .datasets import PairedImageDataset
-from .pairs import find_pairs, split_folders
+from .pairs import ImagePair, find_pairs, split_folders
 from .photos import embedded_photos, folder_split
 from .presets import TrainConfig
 from .synthetic import render_pairs
@@ -19,21 +19,27 @@ def build_datasets(config: TrainConfig, progress: bool = False) -> tuple[PairedI
     """'synthetic': pairs rendered from the embedded training and validation photos.
     A folder: its train split (or all its pairs) with about 10% held out for validation."""
     if config.data == "synthetic":
-        train = list(render_pairs(embedded_photos("train"), config.train_pairs, config.image_size, config.seed, "train", progress=progress))
-        val = list(render_pairs(embedded_photos("val"), config.val_pairs, config.image_size, config.seed, "val", progress=progress))
-        return (  # the drop masks are not used for training
-            PairedImageDataset([(rain, clean) for rain, clean, _ in train], crop_size=config.image_size, train=True),
-            PairedImageDataset([(rain, clean) for rain, clean, _ in val], crop_size=None, train=False),
-        )
-    _, splits = split_folders(config.data)
-    pairs = find_pairs(config.data, "train" if "train" in splits else None)
-    val = [p for p in pairs if is_validation(p.key)]
-    if not val:
-        val = pairs[-1:]
+        train = render_pairs(embedded_photos("train"), config.train_pairs, config.image_size, config.seed, "train", progress=progress)
+        # the drop masks are not used for training
+        return PairedImageDataset([(r, c) for r, c, _ in train], config.image_size, train=True), build_validation_set(config, progress)
+    train, _ = _folder_split(config.data)
+    return PairedImageDataset(train, crop_size=config.image_size, train=True), build_validation_set(config)
+
+
+def build_validation_set(config: TrainConfig, progress: bool = False) -> PairedImageDataset:
+    """The held-out images a run is scored on, as whole images."""
+    if config.data == "synthetic":
+        val = render_pairs(embedded_photos("val"), config.val_pairs, config.image_size, config.seed, "val", progress=progress)
+        return PairedImageDataset([(r, c) for r, c, _ in val], crop_size=None, train=False)
+    _, val = _folder_split(config.data)
+    return PairedImageDataset(val, crop_size=None, train=False)
+
+
+def _folder_split(folder: str) -> tuple[list[ImagePair], list[ImagePair]]:
+    _, splits = split_folders(folder)
+    pairs = find_pairs(folder, "train" if "train" in splits else None)
+    val = [p for p in pairs if is_validation(p.key)] or pairs[-1:]
     train = [p for p in pairs if p not in val]
     if not train:
-        raise ValueError(f"{config.data}: needs at least two pairs to train and validate")
-    return (
-        PairedImageDataset(train, crop_size=config.image_size, train=True),
-        PairedImageDataset(val, crop_size=None, train=False),
-    )
+        raise ValueError(f"{folder}: needs at least two pairs to train and validate")
+    return train, val

@@ -40,3 +40,14 @@ def test_weights_are_initialised_small():
 def test_unknown_names_are_refused():
     with pytest.raises(ValueError, match="unknown generator 'resnet'; expected one of baseline, unet"):
         build_generator("resnet")
+
+
+def test_residual_unet_starts_near_the_identity():
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 64, 64) * 1.6 - 0.8
+    with torch.no_grad():
+        plain = build_generator("unet", depth=5, base=8).eval()(x)
+        residual = build_generator("unet", depth=5, base=8, residual=True).eval()(x)
+    assert (residual - x).abs().mean() < 0.05  # a small initial correction
+    assert (plain - x).abs().mean() > 0.3  # the plain U-Net starts far from its input
+    assert residual.min() >= -1 and residual.max() <= 1

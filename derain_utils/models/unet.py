@@ -14,8 +14,9 @@ from torch import nn
 
 
 class UNetGenerator(nn.Module):
-    def __init__(self, depth: int = 6, base: int = 64, dropout: float = 0.5):
+    def __init__(self, depth: int = 6, base: int = 64, dropout: float = 0.5, residual: bool = False):
         super().__init__()
+        self.residual = residual
         if depth < 2:
             raise ValueError(f"U-Net depth must be at least 2, got {depth}")
         ch = [min(base * 2**i, 8 * base) for i in range(depth)]
@@ -33,7 +34,7 @@ class UNetGenerator(nn.Module):
         for i in reversed(range(depth)):
             cin = ch[i] if i == depth - 1 else 2 * ch[i]
             if i == 0:
-                layers = [nn.ReLU(inplace=True), nn.ConvTranspose2d(cin, 3, 4, 2, 1), nn.Tanh()]
+                layers = [nn.ReLU(inplace=True), nn.ConvTranspose2d(cin, 3, 4, 2, 1)] + ([] if residual else [nn.Tanh()])
             else:
                 layers = [nn.ReLU(inplace=True), nn.ConvTranspose2d(cin, ch[i - 1], 4, 2, 1, bias=False), nn.BatchNorm2d(ch[i - 1])]
                 if i in dropped and dropout:
@@ -41,6 +42,11 @@ class UNetGenerator(nn.Module):
             self.up.append(nn.Sequential(*layers))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.residual:  # a correction added to the input, so untouched pixels start exact
+            return (x + self._unet(x)).clamp(-1.0, 1.0)
+        return self._unet(x)
+
+    def _unet(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         pad_h, pad_w = -h % self.multiple, -w % self.multiple
         if pad_h or pad_w:  # any size works: mirror-pad to a multiple, crop back after

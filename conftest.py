@@ -1,0 +1,22 @@
+"""nbval runs every notebook on the smoke preset, in a temporary folder.
+
+The notebooks read these two variables through `derain_utils.chapters.open_chapter`;
+they are set before pytest starts any kernel, so the kernels inherit them.
+"""
+
+import os
+import shutil
+import tempfile
+
+from derain_utils.chapters import OUTPUT_ENV, PROFILE_ENV
+
+_OUTPUT = tempfile.mkdtemp(prefix="derain-nbval-")
+
+
+def pytest_configure(config):
+    os.environ[PROFILE_ENV] = "smoke"
+    os.environ[OUTPUT_ENV] = _OUTPUT
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(_OUTPUT, ignore_errors=True)

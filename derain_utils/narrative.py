@@ -1,0 +1,80 @@
+"""Sentences that read a run's numbers aloud, so a notebook's interpretation comes from
+what this run measured rather than from text written before it ran."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _epoch_values(history: dict, key: str) -> np.ndarray:
+    return np.array([e[key] for e in history["epochs"]])
+
+
+def _trend(values: np.ndarray) -> str:
+    first, last = values[0], values[-1]
+    spread = np.std(values) or 1e-12
+    if abs(last - first) < 0.5 * spread:
+        return "stayed level"
+    return "rose" if last > first else "fell"
+
+
+def losses(history: dict, keys: dict[str, str]) -> str:
+    """How each loss moved from the first to the last epoch, and how noisy its steps were."""
+    parts = []
+    for key, label in keys.items():
+        per_epoch = _epoch_values(history, key)
+        steps = np.array([s[key] for s in history["steps"]])
+        parts.append(
+            f"{label} {_trend(per_epoch)} from {per_epoch[0]:.3g} (epoch 1) to {per_epoch[-1]:.3g} "
+            f"(epoch {len(per_epoch)}); single steps ranged from {steps.min():.3g} to {steps.max():.3g}"
+        )
+    return ".\n".join(parts) + "."
+
+
+def discriminator(history: dict) -> str:
+    """Whether the discriminator dominates: its accuracy over the second half of training."""
+    half = history["epochs"][len(history["epochs"]) // 2:]
+    real = np.mean([e["d_acc_real"] for e in half])
+    fake = np.mean([e["d_acc_fake"] for e in half])
+    mean = (real + fake) / 2
+    verdict = ("it wins almost every patch, so the generator learns little from it" if mean > 0.95
+               else "it is at chance, so it gives the generator little signal" if mean < 0.55
+               else "neither network wins outright")
+    return (f"Over the second half of training the discriminator called {real:.0%} of real and {fake:.0%} of "
+            f"generated patches correctly (mean {mean:.0%}): {verdict}.")
+
+
+def psnr(history: dict) -> str:
+    """The validation PSNR's path, its best epoch, and the comparison with doing nothing."""
+    val = _epoch_values(history, "val_psnr_rgb")
+    nothing = history["epochs"][0]["input_psnr_rgb"]
+    best = int(np.argmax(val))
+    gap = val[-1] - nothing
+    verdict = "better than" if gap > 0 else "worse than"
+    return (f"Held-out PSNR (RGB) went from {val[0]:.2f} dB after epoch 1 to {val[-1]:.2f} dB after epoch {len(val)} "
+            f"(best {val[best]:.2f} dB at epoch {best + 1}; epoch-to-epoch swings up to {np.abs(np.diff(val)).max(initial=0):.2f} dB). "
+            f"Returning the rainy input unchanged scores {nothing:.2f} dB, so the model ends {abs(gap):.2f} dB {verdict} doing nothing.")
+
+
+def output_spread(run) -> str:
+    """Mode collapse shows as outputs that barely differ between inputs: compare the
+    spread of generated images across the held-out set with that of the targets."""
+    rows, _ = run.sample_rows(n=min(16, len(run.val_set)))
+    if len({r[1].shape for r in rows}) > 1:
+        return "The held-out images differ in size, so the spread of outputs across images is not compared."
+    outputs = np.stack([r[1] for r in rows]).astype(np.float32)
+    targets = np.stack([r[2] for r in rows]).astype(np.float32)
+    out_spread, target_spread = outputs.std(axis=0).mean(), targets.std(axis=0).mean()
+    collapsed = out_spread < 0.25 * target_spread
+    return (f"Across {len(rows)} held-out images a pixel of the generated images varies by {out_spread:.1f} grey levels "
+            f"on average, against {target_spread:.1f} for the clean targets: "
+            + ("the generator gives nearly the same picture whatever it is shown (mode collapse)." if collapsed
+               else "the outputs follow their inputs."))
+
+
+def data(label: str, stats: dict[str, np.ndarray]) -> str:
+    """Drop coverage, contrast and the do-nothing score of a sample of pairs."""
+    cover, contrast = stats["cover"], stats["contrast"]
+    return (f"{label}: drops change {cover.mean():.0%} of the pixels on average ({cover.min():.0%} to {cover.max():.0%} "
+            f"per image), by {contrast.mean():.0f} grey levels where they do; doing nothing scores "
+            f"{stats['input_psnr'].mean():.2f} dB PSNR and {stats['input_ssim'].mean():.3f} SSIM (RGB) on these {len(cover)} pairs.")

@@ -1,0 +1,94 @@
+"""The report's plots, drawn from what a run measured (its history), never from made-up data."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+Series = Sequence[tuple[str, str]]  # (history key, legend label)
+
+
+def _per_step(history: dict, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """Step values of `key` against training progress in epochs (step 1 of 100 in epoch 1 is 0.01)."""
+    steps = history["steps"]
+    per_epoch = np.bincount([s["epoch"] for s in steps])
+    seen: dict[int, int] = {}
+    x = []
+    for s in steps:
+        seen[s["epoch"]] = seen.get(s["epoch"], 0) + 1
+        x.append(s["epoch"] - 1 + seen[s["epoch"]] / per_epoch[s["epoch"]])
+    return np.array(x), np.array([s[key] for s in steps])
+
+
+def _per_epoch(history: dict, key: str) -> tuple[np.ndarray, np.ndarray]:
+    epochs = history["epochs"]
+    return np.array([e["epoch"] for e in epochs]), np.array([e[key] for e in epochs])
+
+
+def training_curves(history: dict, panels: Sequence[tuple[str, Series]], title: str = "") -> plt.Figure:
+    """One panel per (panel title, series): every step as a thin line, epoch means as dots."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)
+    for ax, (panel_title, series) in zip(axes[0], panels):
+        for i, (key, label) in enumerate(series):
+            colour = f"C{i}"
+            ax.plot(*_per_step(history, key), color=colour, lw=0.6, alpha=0.35)
+            ax.plot(*_per_epoch(history, key), color=colour, marker="o", ms=3, lw=1.5, label=f"{label} (epoch mean)")
+        ax.set_title(panel_title, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def _psnr_panel(ax, history: dict) -> None:
+    x, val = _per_epoch(history, "val_psnr_rgb")
+    ax.plot(x, val, "o-", ms=3, color="C2", label="model")
+    ax.axhline(history["epochs"][0]["input_psnr_rgb"], color="0.4", ls="--", lw=1, label="doing nothing (rainy input)")
+    ax.set_title("PSNR on held-out images (RGB)", fontsize=10)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("dB")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def psnr_curve(history: dict) -> plt.Figure:
+    """Validation PSNR per epoch next to the score of doing nothing on the same images."""
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    _psnr_panel(ax, history)
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_and_psnr(history: dict) -> plt.Figure:
+    """Discriminator accuracy on real and on generated images, beside the validation PSNR."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    for i, (key, label) in enumerate((("d_acc_real", "real called real"), ("d_acc_fake", "generated called fake"))):
+        left.plot(*_per_step(history, key), color=f"C{i}", lw=0.6, alpha=0.25)
+        left.plot(*_per_epoch(history, key), "o-", ms=3, color=f"C{i}", label=label)
+    x, real = _per_epoch(history, "d_acc_real")
+    left.plot(x, (real + _per_epoch(history, "d_acc_fake")[1]) / 2, "k-", lw=2, label="accuracy (mean of both)")
+    left.set_ylim(0, 1.02)
+    left.set_title("discriminator accuracy (per patch)", fontsize=10)
+    left.set_xlabel("epoch")
+    left.grid(alpha=0.3)
+    left.legend(fontsize=8)
+    _psnr_panel(right, history)
+    fig.tight_layout()
+    return fig
+
+
+def histogram_panel(ax, values: dict[str, Sequence[np.ndarray]], title: str, bins: int = 64) -> None:
+    """Normalised histograms of 0-255 values (all arrays of a label pooled), one line per label."""
+    edges = np.linspace(0, 256, bins + 1)
+    for label, arrays in values.items():
+        counts, _ = np.histogram(np.concatenate([np.ravel(a) for a in arrays]), bins=edges, density=True)
+        ax.plot((edges[:-1] + edges[1:]) / 2, counts, label=label)
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("luminance (0-255)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)

@@ -1,0 +1,110 @@
+"""The written report, built to HTML with its numbers filled in from figures/metrics.json.
+
+report/report.md is Markdown with Jinja2 placeholders: ``{{ table }}`` is the results
+table and ``{{ m.pix2pix.psnr | db }}`` any single measured number, so no number in the
+report is typed by hand. Figures are copied beside the HTML, so the output folder can be
+opened or shared on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import jinja2
+import markdown
+
+from .paths import BUILD_DIR, FIGURES_DIR, PROJECT_ROOT
+
+REPORT_SOURCE = PROJECT_ROOT / "report" / "report.md"
+EXPERIMENT_NAMES = {"baseline": "Baseline GAN (exp. 1)", "pix2pix": "Pix2Pix (exp. 2)", "stabilized": "Pix2Pix stabilized (exp. 3)"}
+
+# Published results on the real Raindrop test_a set, quoted as context for our numbers,
+# never as our results: Qian et al., "Attentive Generative Adversarial Network for
+# Raindrop Removal from a Single Image", CVPR 2018, Table 1 (the authors' evaluation).
+PUBLISHED_TEST_A = (
+    ("Eigen et al. 2013", 28.59, 0.6726),
+    ("Pix2Pix", 30.14, 0.8299),
+    ("AttentiveGAN", 31.57, 0.9023),
+)
+
+_STYLE = """
+body { font-family: Georgia, serif; max-width: 52em; margin: 2em auto; padding: 0 1em; line-height: 1.5; color: #222; }
+h1, h2, h3 { font-family: Helvetica, Arial, sans-serif; }
+img { max-width: 100%; display: block; margin: 1em auto 0.3em; }
+table { border-collapse: collapse; margin: 1em 0; font-family: Helvetica, Arial, sans-serif; font-size: 0.9em; }
+th, td { border: 1px solid #bbb; padding: 0.3em 0.7em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+code { background: #f3f3f3; padding: 0 0.2em; }
+"""
+
+
+def results_rows(metrics: dict) -> list[dict]:
+    """Doing nothing, then each experiment present in metrics, on the same held-out images."""
+    present = [k for k in EXPERIMENT_NAMES if k in metrics]
+    if not present:
+        raise ValueError("metrics.json holds no experiment results yet; run the experiment notebooks first")
+    first = metrics[present[0]]
+    rows = [{"method": "Doing nothing (rainy input)", "psnr": first["input_psnr"], "ssim": first["input_ssim"], "epochs": None, "seconds": None}]
+    for key in present:
+        m = metrics[key]
+        if abs(m["input_psnr"] - first["input_psnr"]) > 1e-9:
+            raise ValueError(f"{key} was scored on other held-out images than {present[0]}; rerun the notebooks together")
+        rows.append({"method": EXPERIMENT_NAMES[key], "psnr": m["psnr"], "ssim": m["ssim"], "epochs": m["epochs"], "seconds": m["train_seconds"]})
+    return rows
+
+
+def results_table(metrics: dict) -> str:
+    """The results table as Markdown."""
+    lines = ["| method | PSNR (dB, RGB) | SSIM (RGB) | epochs | training time |", "| --- | --- | --- | --- | --- |"]
+    for r in results_rows(metrics):
+        epochs = "-" if r["epochs"] is None else str(r["epochs"])
+        seconds = "-" if r["seconds"] is None else f"{r['seconds'] / 60:.1f} min"
+        lines.append(f"| {r['method']} | {r['psnr']:.2f} | {r['ssim']:.3f} | {epochs} | {seconds} |")
+    return "\n".join(lines)
+
+
+def published_table() -> str:
+    lines = ["| method (published, real Raindrop test_a) | PSNR (dB) | SSIM |", "| --- | --- | --- |"]
+    lines += [f"| {name} | {p:.2f} | {s:.4f} |" for name, p, s in PUBLISHED_TEST_A]
+    return "\n".join(lines)
+
+
+def build_report(source: Path = REPORT_SOURCE, metrics_path: Path = FIGURES_DIR / "metrics.json",
+                 out_dir: Path = BUILD_DIR / "report") -> Path:
+    """Render the report to out_dir/index.html, with the figures it uses copied beside it."""
+    source, metrics_path, out_dir = Path(source), Path(metrics_path), Path(out_dir)
+    if not metrics_path.is_file():
+        raise FileNotFoundError(f"{metrics_path}: no metrics; run `derain reproduce` first")
+    metrics = json.loads(metrics_path.read_text())
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env.filters["db"] = lambda v: f"{v:.2f} dB"
+    env.filters["f2"] = lambda v: f"{v:.2f}"
+    env.filters["f3"] = lambda v: f"{v:.3f}"
+    env.filters["pct"] = lambda v: f"{100 * v:.0f}%"
+    env.filters["minutes"] = lambda v: f"{v / 60:.1f} min"
+    try:
+        text = env.from_string(source.read_text()).render(m=metrics, table=results_table(metrics), published=published_table())
+    except jinja2.UndefinedError as err:
+        raise ValueError(f"{source}: a placeholder has no value in {metrics_path} ({err.message})") from None
+    figures = metrics_path.parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "figures").mkdir(exist_ok=True)
+
+    def local_copy(match: re.Match) -> str:
+        name = Path(match.group(2)).name
+        if not (figures / name).is_file():
+            raise FileNotFoundError(f"{source}: figure {name} is not in {figures}")
+        shutil.copy2(figures / name, out_dir / "figures" / name)
+        return f"{match.group(1)}(figures/{name})"
+
+    text = re.sub(r"(!\[[^\]]*\])\(([^)]+)\)", local_copy, text)
+    body = markdown.markdown(text, extensions=["tables", "toc"])
+    title = re.search(r"^# (.+)$", text, re.M)
+    html = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title.group(1) if title else 'derain'}</title>"
+            f"<style>{_STYLE}</style></head>\n<body>\n{body}\n</body></html>\n")
+    out = out_dir / "index.html"
+    out.write_text(html)
+    return out

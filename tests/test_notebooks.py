@@ -1,0 +1,119 @@
+"""The papermill reproduction, the report built from its numbers, and the notebook rules."""
+
+import json
+import re
+
+import nbformat
+import pytest
+
+from conftest import shared
+from derain_utils import chapters, reproduce
+from derain_utils.paths import FIGURES_DIR
+from derain_utils.report import build_report, results_rows
+
+REPORT_FIGURES = [f"fig{n}_" for n in range(1, 9)]
+
+
+@pytest.fixture(scope="module")
+def smoke_reproduction(tmp_path_factory):
+    """All notebooks on the smoke preset, with every output in a temporary folder."""
+    root = tmp_path_factory.mktemp("reproduce")
+    before = {p: p.stat().st_mtime_ns for p in FIGURES_DIR.iterdir()}
+    executed = reproduce.reproduce(profile="smoke", figures_dir=str(root / "figures"), runs_dir=str(root / "runs"),
+                                   out_dir=root / "notebooks")
+    return root, executed, before
+
+
+def test_reproduce_writes_every_report_figure_outside_figures(smoke_reproduction):
+    root, executed, before = smoke_reproduction
+    assert [p.name for p in executed] == [p.name for p in reproduce.notebooks()]
+    names = sorted(p.name for p in (root / "figures").iterdir())
+    for prefix in REPORT_FIGURES:
+        assert any(n.startswith(prefix) and n.endswith(".png") for n in names), prefix
+        assert any(n.startswith(prefix) and n.endswith(".pdf") for n in names), prefix
+    metrics = json.loads((root / "figures" / "metrics.json").read_text())
+    assert metrics["setup"]["profile"] == "smoke"
+    for experiment in ("baseline", "pix2pix", "stabilized"):
+        history = json.loads((root / "runs" / experiment / "history.json").read_text())
+        assert metrics[experiment]["psnr"] == history["epochs"][-1]["val_psnr_rgb"]
+    # the smoke run left the project's figures/ alone
+    assert {p: p.stat().st_mtime_ns for p in FIGURES_DIR.iterdir()} == before
+
+
+def test_report_table_and_figures_come_from_the_metrics(smoke_reproduction, tmp_path):
+    root, _, _ = smoke_reproduction
+    metrics = json.loads((root / "figures" / "metrics.json").read_text())
+    html = build_report(metrics_path=root / "figures" / "metrics.json", out_dir=tmp_path).read_text()
+    rows = results_rows(metrics)
+    assert [r["method"].split(" (")[0] for r in rows] == ["Doing nothing", "Baseline GAN", "Pix2Pix", "Pix2Pix stabilized"]
+    for r in rows:
+        assert f"<td>{r['psnr']:.2f}</td>" in html and f"<td>{r['ssim']:.3f}</td>" in html
+    images = re.findall(r'<img[^>]+src="([^"]+)"', html)
+    assert len(images) >= 8 and all((tmp_path / src).is_file() for src in images)
+    assert "{{" not in html and "{%" not in html
+
+
+def test_a_failing_notebook_is_named_with_its_cell(tmp_path, monkeypatch):
+    book = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    book.cells = [nbformat.v4.new_code_cell('PROFILE = "cpu"\nDATA = SEED = DEVICE = FIGURES_DIR = RUNS_DIR = None'),
+                  nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("raise ValueError('drops everywhere')")]
+    book.cells[0].metadata["tags"] = ["parameters"]
+    nbformat.write(book, tmp_path / "01_broken.ipynb")
+    monkeypatch.setattr(reproduce, "NOTEBOOKS_DIR", tmp_path)
+    with pytest.raises(reproduce.ReproduceError, match=r"01_broken.ipynb failed in cell 3 \(ValueError: drops everywhere\), the cell that starts with: raise"):
+        reproduce.reproduce(profile="smoke", figures_dir=str(tmp_path / "f"), out_dir=tmp_path / "out")
+
+
+def test_data_notebook_runs_on_real_raindrop_pairs(tmp_path):
+    import papermill
+
+    real = shared("raindrop_mini")
+    source = reproduce.NOTEBOOKS_DIR / "01_data_analysis.ipynb"
+    papermill.execute_notebook(source, tmp_path / "out.ipynb", parameters=dict(PROFILE="smoke", DATA=str(real),
+                               FIGURES_DIR=str(tmp_path / "figures")), kernel_name="python3", progress_bar=False)
+    data = json.loads((tmp_path / "figures" / "metrics.json").read_text())["data"]["DATA"]
+    assert data["splits"]["train"] == {"pairs": 4, "sizes": {"720x480": 4}}
+    assert data["sample_pairs"] == 4 and 17 < data["input_psnr_mean"] < 18  # 17.56 dB (RGB) measured in test_metrics
+    assert (tmp_path / "figures" / "fig0_data_samples.png").is_file()
+
+
+def test_smoke_never_writes_into_figures(monkeypatch):
+    monkeypatch.delenv(chapters.OUTPUT_ENV, raising=False)
+    monkeypatch.setenv(chapters.PROFILE_ENV, "smoke")
+    assert chapters.open_chapter("cpu").figures_dir != FIGURES_DIR
+    with pytest.raises(ValueError, match="never writes into figures"):
+        chapters.open_chapter("cpu", figures_dir="figures")
+    monkeypatch.delenv(chapters.PROFILE_ENV)
+    assert chapters.open_chapter("cpu").figures_dir == FIGURES_DIR
+
+
+def test_relative_paths_resolve_from_the_project_root(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert chapters.project_path("figures") == FIGURES_DIR
+    with pytest.raises(FileNotFoundError, match="DATA = 'no/such/folder'"):
+        chapters.open_chapter("smoke", data="no/such/folder")
+
+
+def test_a_run_folder_with_other_settings_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv(chapters.PROFILE_ENV, "smoke")
+    chapter = chapters.open_chapter("smoke", runs_dir=str(tmp_path))
+    chapter.run("pix2pix", progress=False)
+    other = chapters.open_chapter("smoke", seed=1, runs_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="other settings \\(seed\\)"):
+        other.run("pix2pix", progress=False)
+
+
+@pytest.mark.parametrize("path", sorted(reproduce.NOTEBOOKS_DIR.glob("*.ipynb")), ids=lambda p: p.name)
+def test_notebooks_are_committed_clean(path):
+    book = nbformat.read(path, as_version=4)
+    assert book.metadata["kernelspec"]["name"] == "python3"
+    code = [c for c in book.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code)
+    tagged = [i for i, c in enumerate(book.cells) if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    # right after the imports: only markdown and one import cell come before it
+    assert all(c.cell_type == "markdown" or "import" in c.source for c in book.cells[: tagged[0]])
+    # literals only
+    for line in book.cells[tagged[0]].source.splitlines():
+        name, _, value = line.partition("=")
+        assert name.strip().isupper() and re.fullmatch(r'\s*("[^"]*"|-?\d+)\s*(#.*)?', value), line
