@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import torch
 
@@ -33,3 +34,36 @@ def bench_renderer(size: int = 256, batch: int = 32, pairs: int = 512, threads: 
     print(f"  render_drops only:            {renderer:7.1f} pairs/s")
     print(f"  crop + render + uint8 output: {pipeline:7.1f} pairs/s")
     return result
+
+
+def bench_training(experiment: str = "pix2pix", profile: str = "cpu", steps: int = 10, device: str = "auto") -> dict:
+    """Training images per second of one experiment's step, with and without bfloat16
+    autocast and the channels_last layout. Whether bf16 pays off depends on the
+    processor: it needs native bf16 support (e.g. AVX512-BF16, AMX, or a recent GPU)."""
+    import tempfile
+
+    from .presets import make_config
+    from .training import Trainer
+
+    results = {}
+    base = make_config(experiment, profile, train_pairs=8, val_pairs=1)
+    with tempfile.TemporaryDirectory() as run_dir:
+        for bf16 in (False, True):
+            for channels_last in (False, True):
+                trainer = Trainer(replace(base, bf16=bf16, channels_last=channels_last), run_dir, device=device, progress=False)
+                size = (base.batch_size, 3, base.image_size, base.image_size)
+                rain, clean = torch.rand(size), torch.rand(size)
+                for _ in range(2):  # warm-up
+                    trainer.train_step(rain, clean)
+                start = time.perf_counter()
+                for _ in range(steps):
+                    trainer.train_step(rain, clean)
+                if trainer.device.type == "cuda":
+                    torch.cuda.synchronize()
+                rate = steps * base.batch_size / (time.perf_counter() - start)
+                results[f"bf16={bf16}, channels_last={channels_last}"] = rate
+    print(f"{experiment} training steps at the {profile} profile ({base.image_size}x{base.image_size}, batch {base.batch_size}), "
+          f"{trainer.device}, {torch.get_num_threads()} thread(s), torch {torch.__version__}:")
+    for name, rate in results.items():
+        print(f"  {name:<34} {rate:7.1f} images/s")
+    return results

@@ -148,7 +148,8 @@ class ExperimentRun:
 
     def sample_rows(self, n: int = 4, confidence: bool = False) -> tuple[list, list[str]]:
         """Rows of (rainy, restored, clean[, discriminator confidence on the restored image])
-        for n held-out images spread evenly over the validation set, and their names."""
+        for n held-out images spread evenly over the validation set, and their labels:
+        name, PSNR of the output and of the rainy input."""
         indices = np.linspace(0, len(self.val_set) - 1, min(n, len(self.val_set))).round().astype(int)
         rows, names = [], []
         for i in indices:
@@ -158,7 +159,7 @@ class ExperimentRun:
             if confidence:
                 row.append(patch_confidence(self.discriminator, rain, out))
             rows.append(row)
-            names.append(f"{self.val_set.name(int(i))}: {psnr(out, clean):.1f} dB")
+            names.append(f"{self.val_set.name(int(i))}\n{psnr(out, clean):.1f} dB (rainy {psnr(rain, clean):.1f})")
         return rows, names
 
     def per_image(self) -> list[dict]:
@@ -196,7 +197,10 @@ class ExperimentRun:
 
 
 def _shown(path) -> str:
-    """A path relative to the project root when it lies inside it, for short messages."""
+    """A path relative to the project root when it lies inside it, for short messages;
+    names that are not absolute paths (such as 'synthetic') as they are."""
+    if not Path(path).is_absolute():
+        return str(path)
     try:
         return str(Path(path).resolve().relative_to(PROJECT_ROOT))
     except ValueError:

@@ -80,10 +80,14 @@ def _train(args) -> int:
 def _reproduce(args) -> int:
     from .reproduce import ReproduceError, reproduce
 
+    def absolute(path: str) -> str:  # paths typed in a shell are relative to where it stands
+        return str(Path(path).expanduser().resolve()) if path else ""
+
+    data = args.data if args.data == "synthetic" else absolute(args.data)
     signal_to_interrupt()
     try:
-        reproduce(profile=args.profile, data=args.data, seed=args.seed, device=args.device, figures_dir=args.figures_dir,
-                  runs_dir=args.runs_dir)
+        reproduce(profile=args.profile, data=data, seed=args.seed, device=args.device,
+                  figures_dir=absolute(args.figures_dir), runs_dir=absolute(args.runs_dir))
     except ReproduceError as err:
         print(f"derain reproduce: {err}", file=sys.stderr)
         return 1
@@ -111,9 +115,15 @@ def _interrupt(signum, frame):
 
 
 def _bench(args) -> int:
-    from .bench import bench_renderer
+    import torch
 
-    bench_renderer(size=args.size, batch=args.batch, pairs=args.pairs, threads=args.threads)
+    from .bench import bench_renderer, bench_training
+
+    if args.training:
+        torch.set_num_threads(args.threads)
+        bench_training(args.training, args.profile, device=args.device)
+    else:
+        bench_renderer(size=args.size, batch=args.batch, pairs=args.pairs, threads=args.threads)
     return 0
 
 
@@ -175,11 +185,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=str(BUILD_DIR / "report"), help="output folder (default build/report)")
     p.set_defaults(run=_report)
 
-    p = sub.add_parser("bench", help="measure the drop renderer's throughput")
+    p = sub.add_parser("bench", help="measure the drop renderer's or a training step's throughput")
     p.add_argument("--size", type=_positive, default=256)
     p.add_argument("--batch", type=_positive, default=32)
     p.add_argument("--pairs", type=_positive, default=512, help="pairs to render in the timed part")
     p.add_argument("--threads", type=_positive, default=1, help="torch CPU threads (default 1: one core)")
+    p.add_argument("--training", choices=("baseline", "pix2pix", "stabilized"),
+                   help="time this experiment's training step instead of the renderer (fp32/bf16, channels_last or not)")
+    p.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "paper"), help="profile of --training (default cpu)")
+    p.add_argument("--device", default="auto", help="device of --training: auto, cpu or cuda")
     p.set_defaults(run=_bench)
     return parser
 

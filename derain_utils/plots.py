@@ -22,6 +22,13 @@ def _per_step(history: dict, key: str) -> tuple[np.ndarray, np.ndarray]:
     return np.array(x), np.array([s[key] for s in steps])
 
 
+def _smoothed(x: np.ndarray, y: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Running mean over `window` steps, for per-step values that jump between 0 and 1."""
+    if window < 2 or len(y) < window:
+        return x, y
+    return x[window - 1:], np.convolve(y, np.ones(window) / window, mode="valid")
+
+
 def _per_epoch(history: dict, key: str) -> tuple[np.ndarray, np.ndarray]:
     epochs = history["epochs"]
     return np.array([e["epoch"] for e in epochs]), np.array([e[key] for e in epochs])
@@ -67,8 +74,9 @@ def psnr_curve(history: dict) -> plt.Figure:
 def accuracy_and_psnr(history: dict) -> plt.Figure:
     """Discriminator accuracy on real and on generated images, beside the validation PSNR."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    window = max(1, len(history["steps"]) // len(history["epochs"]) // 4)  # a quarter of an epoch
     for i, (key, label) in enumerate((("d_acc_real", "real called real"), ("d_acc_fake", "generated called fake"))):
-        left.plot(*_per_step(history, key), color=f"C{i}", lw=0.6, alpha=0.25)
+        left.plot(*_smoothed(*_per_step(history, key), window), color=f"C{i}", lw=0.7, alpha=0.35)
         left.plot(*_per_epoch(history, key), "o-", ms=3, color=f"C{i}", label=label)
     x, real = _per_epoch(history, "d_acc_real")
     left.plot(x, (real + _per_epoch(history, "d_acc_fake")[1]) / 2, "k-", lw=2, label="accuracy (mean of both)")

@@ -117,3 +117,18 @@ def test_notebooks_are_committed_clean(path):
     for line in book.cells[tagged[0]].source.splitlines():
         name, _, value = line.partition("=")
         assert name.strip().isupper() and re.fullmatch(r'\s*("[^"]*"|-?\d+)\s*(#.*)?', value), line
+
+
+def test_narrative_reads_the_measured_history(smoke_reproduction):
+    from derain_utils import narrative
+
+    root, _, _ = smoke_reproduction
+    history = json.loads((root / "runs" / "pix2pix" / "history.json").read_text())
+    last = history["epochs"][-1]
+    text = narrative.psnr(history)
+    assert f"{last['val_psnr_rgb']:.2f} dB after epoch {last['epoch']}" in text
+    assert f"doing nothing scores" not in text and f"{last['input_psnr_rgb']:.2f} dB" in text
+    assert ("better than" in text) == (last["val_psnr_rgb"] > last["input_psnr_rgb"])
+    d = narrative.discriminator(history)
+    real = sum(e["d_acc_real"] for e in history["epochs"][1:]) / len(history["epochs"][1:])
+    assert f"{real:.0%} of real" in d
