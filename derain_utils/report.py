@@ -35,8 +35,7 @@ body { font-family: Georgia, serif; max-width: 52em; margin: 2em auto; padding: 
 h1, h2, h3 { font-family: Helvetica, Arial, sans-serif; }
 img { max-width: 100%; display: block; margin: 1em auto 0.3em; }
 table { border-collapse: collapse; margin: 1em 0; font-family: Helvetica, Arial, sans-serif; font-size: 0.9em; }
-th, td { border: 1px solid #bbb; padding: 0.3em 0.7em; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
+th, td { border: 1px solid #bbb; padding: 0.3em 0.7em; text-align: left; }
 code { background: #f3f3f3; padding: 0 0.2em; }
 """
 
@@ -58,7 +57,7 @@ def results_rows(metrics: dict) -> list[dict]:
 
 def results_table(metrics: dict) -> str:
     """The results table as Markdown."""
-    lines = ["| method | PSNR (dB, RGB) | SSIM (RGB) | epochs | training time |", "| --- | --- | --- | --- | --- |"]
+    lines = ["| method | PSNR (dB, RGB) | SSIM (RGB) | epochs | training time |", "| --- | ---: | ---: | ---: | ---: |"]
     for r in results_rows(metrics):
         epochs = "-" if r["epochs"] is None else str(r["epochs"])
         seconds = "-" if r["seconds"] is None else f"{r['seconds'] / 60:.1f} min"
@@ -67,7 +66,7 @@ def results_table(metrics: dict) -> str:
 
 
 def published_table() -> str:
-    lines = ["| method (published, real Raindrop test_a) | PSNR (dB) | SSIM |", "| --- | --- | --- |"]
+    lines = ["| method (published, real Raindrop test_a) | PSNR (dB) | SSIM |", "| --- | ---: | ---: |"]
     lines += [f"| {name} | {p:.2f} | {s:.4f} |" for name, p, s in PUBLISHED_TEST_A]
     return "\n".join(lines)
 
