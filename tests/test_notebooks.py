@@ -133,3 +133,28 @@ def test_narrative_reads_the_measured_history(smoke_reproduction):
     d = narrative.discriminator(history)
     real = sum(e["d_acc_real"] for e in history["epochs"][1:]) / len(history["epochs"][1:])
     assert f"{real:.0%} of real" in d
+
+
+def test_an_interrupted_run_is_resumed_and_a_finished_one_reused(tmp_path, monkeypatch, capsys):
+    from derain_utils.training import Trainer
+
+    monkeypatch.setenv(chapters.PROFILE_ENV, "smoke")
+    chapter = chapters.open_chapter("smoke", runs_dir=str(tmp_path))
+    real_step, calls = Trainer.train_step, []
+
+    def dying_step(self, rain, clean):  # killed during epoch 2 of 2
+        calls.append(1)
+        if len(calls) == 6:
+            raise KeyboardInterrupt
+        return real_step(self, rain, clean)
+
+    monkeypatch.setattr(Trainer, "train_step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        chapter.run("stabilized", progress=False)
+    monkeypatch.setattr(Trainer, "train_step", real_step)
+    run = chapter.run("stabilized", progress=False)
+    assert "continuing the interrupted run" in capsys.readouterr().out
+    assert [e["epoch"] for e in run.history["epochs"]] == [1, 2]
+    again = chapter.run("stabilized", progress=False)
+    assert "reusing the finished run" in capsys.readouterr().out
+    assert again.history == run.history
