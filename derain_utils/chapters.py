@@ -26,10 +26,10 @@ from .datasets import PairedImageDataset
 from .figures import save_figure
 from .inference import patch_confidence, restore
 from .metrics import psnr, ssim
-from .models import build_discriminator, build_generator
 from .paths import BUILD_DIR, FIGURES_DIR, PROJECT_ROOT
 from .presets import PROFILES, TrainConfig, make_config
 from .training import CHECKPOINT, pick_device, train
+from .trained import load_trained
 from .training_data import build_validation_set
 
 PROFILE_ENV = "DERAIN_PROFILE"
@@ -132,15 +132,8 @@ class ExperimentRun:
 
     @classmethod
     def load(cls, folder: Path, device: str = "auto") -> "ExperimentRun":
-        state = load_checkpoint(folder / CHECKPOINT)
-        config = TrainConfig.from_dict(state["config"])
-        device = pick_device(device)
-        generator = build_generator(config.generator, **config.generator_options)
-        discriminator = build_discriminator(config.discriminator, **config.discriminator_options)
-        generator.load_state_dict(state["generator"])
-        discriminator.load_state_dict(state["discriminator"])
-        return cls(folder, config, state["history"], generator.to(device).eval(), discriminator.to(device).eval(),
-                   build_validation_set(config))
+        t = load_trained(folder, device)
+        return cls(folder, t.config, t.state["history"], t.generator, t.discriminator, build_validation_set(t.config))
 
     @property
     def last(self) -> dict:

@@ -52,3 +52,14 @@ def write_history(run_dir: Path, history: dict) -> None:
         writer.writeheader()
         writer.writerows(epochs)
         atomic_write_bytes(run_dir / "history.csv", text.getvalue().encode())
+
+
+def git_commit(root: Path) -> str | None:
+    """The commit the code was run from, when it runs from a git checkout."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None

@@ -77,6 +77,39 @@ def _train(args) -> int:
     return 0
 
 
+def _evaluate(args) -> int:
+    from .evaluation import evaluate, summary_lines, write_evaluation
+    from .metrics import PROTOCOLS
+    from .pairs import DataError
+    from .trained import load_trained
+
+    trained = load_trained(args.checkpoint, args.device) if args.checkpoint else None
+    if trained is not None:
+        print(trained.describe())
+    protocols = PROTOCOLS if args.protocol == "all" else (args.protocol,)
+    try:
+        result = evaluate(args.data, args.split, trained, protocols, crop=args.crop, tile=args.tile)
+    except DataError as err:
+        print(err, file=sys.stderr)
+        return 1
+    print("\n".join(summary_lines(result)))
+    if args.out:
+        paths = write_evaluation(result, args.out)
+        print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _predict(args) -> int:
+    from .prediction import predict
+    from .trained import load_trained
+
+    trained = load_trained(args.checkpoint, args.device)
+    print(trained.describe())
+    written, skipped = predict(trained, args.inputs, args.out, overwrite=args.overwrite, tile=args.tile, overlap=args.overlap)
+    print(f"wrote {len(written)} image(s) to {args.out}" + (f"; skipped {len(skipped)} unreadable file(s)" if skipped else ""))
+    return 1 if skipped else 0
+
+
 def _reproduce(args) -> int:
     from .reproduce import ReproduceError, reproduce
 
@@ -170,6 +203,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--residual", action="store_true",
                    help="U-Net predicts a correction added to the rainy input (not the report's model; see README)")
     p.set_defaults(run=_train)
+
+    p = sub.add_parser("evaluate", help="full-resolution PSNR/SSIM of a model and of doing nothing on real pairs")
+    p.add_argument("--checkpoint", help="a checkpoint.pt or run folder; without it, only doing nothing is scored")
+    p.add_argument("--data", required=True, help="a Raindrop folder, one of its splits, or a rain/ + clean/ folder")
+    p.add_argument("--split", help="e.g. test_a, or val: the pairs `derain train --data` held out (default: every split)")
+    p.add_argument("--protocol", default="all", choices=("all", "rgb", "y-basicsr", "y-opencv"), help="default: all three")
+    p.add_argument("--crop", type=int, default=0, help="border pixels left out on each side (default 0)")
+    p.add_argument("--tile", type=_positive, default=1024, help="largest side restored in one piece (default 1024)")
+    p.add_argument("--out", help="write OUT.json and OUT.csv (per image and means)")
+    p.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
+    p.set_defaults(run=_evaluate)
+
+    p = sub.add_parser("predict", help="derain photos or folders of photos at their own size")
+    p.add_argument("inputs", nargs="+", help="image files and/or folders of images (png, jpg, jpeg)")
+    p.add_argument("--checkpoint", required=True, help="a checkpoint.pt or run folder")
+    p.add_argument("--out", required=True, help="output folder: one PNG per input, named after it")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs (inputs are never replaced)")
+    p.add_argument("--tile", type=_positive, default=512, help="tile side for large images (default 512)")
+    p.add_argument("--overlap", type=int, default=64, help="overlap of neighbouring tiles, blended (default 64)")
+    p.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
+    p.set_defaults(run=_predict)
 
     p = sub.add_parser("reproduce", help="execute every notebook with papermill: figures/fig1-8 and figures/metrics.json")
     p.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "paper"), help="run size (default cpu)")

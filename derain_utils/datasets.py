@@ -24,23 +24,26 @@ class PairedImageDataset(Dataset):
     Items are ImagePair (decoded lazily) or (rainy, clean) uint8 arrays already in memory.
     """
 
-    def __init__(self, pairs: Sequence[ImagePair | tuple[np.ndarray, np.ndarray]], crop_size: int | None = 256, train: bool = True):
+    def __init__(self, pairs: Sequence[ImagePair | tuple[np.ndarray, np.ndarray]], crop_size: int | None = 256, train: bool = True,
+                 repeat: int = 1):
         if train and not crop_size:
             raise ValueError("training crops need a crop_size")
         self.pairs = list(pairs)
         self.crop_size = crop_size
         self.train = train
+        self.repeat = repeat  # a small folder is visited `repeat` times per epoch, with other crops each time
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def __len__(self) -> int:
-        return len(self.pairs)
+        return len(self.pairs) * self.repeat
 
     def name(self, index: int) -> str:
-        item = self.pairs[index]
+        item = self.pairs[index % len(self.pairs)]
         return item.rain.name if isinstance(item, ImagePair) else f"pair {index}"
 
     def arrays(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """The decoded (rainy, clean) uint8 arrays of one pair, from the cache when there."""
+        index %= len(self.pairs)
         if index not in self._cache:
             item = self.pairs[index]
             pair = item.load() if isinstance(item, ImagePair) else _checked(item, index)

@@ -22,7 +22,7 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 
 def image_tensor(image: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
     """An (H, W, 3) uint8 image as a (1, 3, H, W) tensor in the models' [-1, 1] range."""
-    return to_model_range(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().div(255.0)).to(device)
+    return to_model_range(torch.from_numpy(np.require(image, requirements=["C", "W"])).permute(2, 0, 1)[None].float().div(255.0)).to(device)
 
 
 def autocast(device: torch.device, bf16: bool):
@@ -57,3 +57,39 @@ def patch_confidence(discriminator: nn.Module, rainy: np.ndarray, image: np.ndar
         logits = logits[:, :, None, None]
     confidence = F.interpolate(torch.sigmoid(logits), size=image.shape[:2], mode="bilinear", align_corners=False)
     return confidence[0, 0].cpu().numpy()
+
+
+def _starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Tile origins along one axis: a stride of tile - overlap, the last tile flush with the end."""
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, tile - overlap))
+    return starts + [length - tile]
+
+
+def _ramp(tile: int, overlap: int) -> np.ndarray:
+    """Blending weight along one axis: rises over `overlap` pixels at both ends, so the
+    seams between tiles fade instead of showing. Never zero, so lone edges still count."""
+    x = np.arange(tile) + 0.5
+    return np.clip(np.minimum(x, tile - x) / max(overlap, 1), 1e-3, 1.0)
+
+
+def restore_tiled(generator: nn.Module, image: np.ndarray, tile: int = 512, overlap: int = 64, bf16: bool = False) -> np.ndarray:
+    """restore() for images of any size in bounded memory: overlapping tiles of at most
+    tile x tile pixels, blended with linear ramps. An image that fits one tile is
+    restored whole, exactly as restore() does."""
+    if overlap >= tile:
+        raise ValueError(f"tile overlap ({overlap}) must be smaller than the tile ({tile})")
+    h, w = image.shape[:2]
+    if h <= tile and w <= tile:
+        return restore(generator, image, bf16)
+    th, tw = min(tile, h), min(tile, w)
+    total = np.zeros((h, w, 3), np.float64)
+    weight = np.zeros((h, w, 1), np.float64)
+    window = _ramp(th, overlap)[:, None, None] * _ramp(tw, overlap)[None, :, None]
+    for top in _starts(h, th, overlap):
+        for left in _starts(w, tw, overlap):
+            out = restore(generator, image[top : top + th, left : left + tw], bf16)
+            total[top : top + th, left : left + tw] += out * window
+            weight[top : top + th, left : left + tw] += window
+    return np.clip(total / weight + 0.5, 0, 255).astype(np.uint8)

@@ -35,7 +35,7 @@ class TrainConfig:
     fake_label: float = 0.0
     flip_prob: float = 0.0  # share of samples whose real/fake targets are swapped for D
     data: str = "synthetic"  # 'synthetic' (embedded photos + rendered drops) or a folder
-    train_pairs: int = 1024  # synthetic pairs rendered for training
+    train_pairs: int = 1024  # synthetic pairs rendered for training; crops per epoch at least, for a folder
     val_pairs: int = 64  # synthetic pairs rendered from the validation photos
     seed: int = 0
     bf16: bool = False

@@ -19,16 +19,18 @@ import torch
 from tqdm.auto import tqdm
 
 from . import __version__
-from .checkpoints import load_checkpoint, save_checkpoint, write_history
+from .checkpoints import git_commit, load_checkpoint, save_checkpoint, write_history
 from .inference import autocast, restore, to_model_range
 from .losses import adversarial_loss, discriminator_targets
 from .metrics import discriminator_accuracy, psnr, ssim
 from .models import build_discriminator, build_generator
+from .paths import PROJECT_ROOT
 from .presets import TrainConfig
 from .seeding import rng_state, seed_everything, set_rng_state
 from .training_data import build_datasets
 
 CHECKPOINT = "checkpoint.pt"
+CHECKPOINT_FORMAT = "derain-checkpoint-1"
 # Fields of an epoch record that measure the machine, not the training.
 TIMING_FIELDS = ("seconds", "images_per_s")
 
@@ -57,6 +59,7 @@ class Trainer:
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_d, betas=config.betas_d)
         self.history = {"epochs": [], "steps": []}
         self.baseline = self._do_nothing_scores()
+        self._commit = git_commit(PROJECT_ROOT)
 
     # -- one step -------------------------------------------------------------------
     def _autocast(self):
@@ -137,7 +140,8 @@ class Trainer:
 
     def _save(self, epochs_done: int) -> None:
         state = {
-            "format": "derain-checkpoint-1", "version": __version__, "config": self.config.to_dict(), "epoch": epochs_done,
+            "format": CHECKPOINT_FORMAT, "version": __version__, "git_commit": self._commit, "config": self.config.to_dict(),
+            "epoch": epochs_done,
             "generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(), "rng": rng_state(), "history": self.history,
         }

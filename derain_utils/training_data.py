@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from .datasets import PairedImageDataset
 from .pairs import ImagePair, find_pairs, split_folders
 from .photos import embedded_photos, folder_split
@@ -17,13 +19,15 @@ def is_validation(key: str) -> bool:
 
 def build_datasets(config: TrainConfig, progress: bool = False) -> tuple[PairedImageDataset, PairedImageDataset]:
     """'synthetic': pairs rendered from the embedded training and validation photos.
-    A folder: its train split (or all its pairs) with about 10% held out for validation."""
+    A folder: its train split (or all its pairs) with about 10% held out for validation;
+    a folder smaller than the profile's train_pairs is cropped several times per epoch."""
     if config.data == "synthetic":
         train = render_pairs(embedded_photos("train"), config.train_pairs, config.image_size, config.seed, "train", progress=progress)
         # the drop masks are not used for training
         return PairedImageDataset([(r, c) for r, c, _ in train], config.image_size, train=True), build_validation_set(config, progress)
-    train, _ = _folder_split(config.data)
-    return PairedImageDataset(train, crop_size=config.image_size, train=True), build_validation_set(config)
+    train, _ = folder_split_pairs(config.data)
+    repeat = max(1, math.ceil(config.train_pairs / len(train)))  # an epoch is at least train_pairs crops
+    return PairedImageDataset(train, crop_size=config.image_size, train=True, repeat=repeat), build_validation_set(config)
 
 
 def build_validation_set(config: TrainConfig, progress: bool = False) -> PairedImageDataset:
@@ -31,11 +35,12 @@ def build_validation_set(config: TrainConfig, progress: bool = False) -> PairedI
     if config.data == "synthetic":
         val = render_pairs(embedded_photos("val"), config.val_pairs, config.image_size, config.seed, "val", progress=progress)
         return PairedImageDataset([(r, c) for r, c, _ in val], crop_size=None, train=False)
-    _, val = _folder_split(config.data)
+    _, val = folder_split_pairs(config.data)
     return PairedImageDataset(val, crop_size=None, train=False)
 
 
-def _folder_split(folder: str) -> tuple[list[ImagePair], list[ImagePair]]:
+def folder_split_pairs(folder: str) -> tuple[list[ImagePair], list[ImagePair]]:
+    """(train, validation) pairs of a folder, as `derain train` splits them."""
     _, splits = split_folders(folder)
     pairs = find_pairs(folder, "train" if "train" in splits else None)
     val = [p for p in pairs if is_validation(p.key)] or pairs[-1:]

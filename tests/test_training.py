@@ -87,3 +87,18 @@ def test_training_on_a_folder_of_real_pairs(tmp_path):
     data = shared("robotcar_pairs")
     history = train(make_config("pix2pix", "smoke", data=str(data), epochs=1), tmp_path, progress=False, device="cpu")
     assert 10 < history["epochs"][0]["input_psnr_rgb"] < 20  # RobotCar drops are hard: about 13 dB
+
+
+def test_a_small_folder_is_cropped_several_times_per_epoch(tmp_path, rng):
+    from conftest import random_image, write_image
+    from derain_utils.training_data import build_datasets
+
+    for i in range(5):
+        image = random_image(rng, 48, 64)
+        write_image(tmp_path / "rain" / f"{i}.png", image)
+        write_image(tmp_path / "clean" / f"{i}.png", image)
+    train_set, val_set = build_datasets(make_config("pix2pix", "smoke", data=str(tmp_path)))  # 16 crops per epoch
+    pairs = len(train_set.pairs)
+    assert pairs + len(val_set) == 5 and len(val_set) >= 1
+    assert len(train_set) == pairs * -(-16 // pairs) >= 16
+    assert train_set[len(train_set) - 1]["name"] == train_set.name(pairs - 1)

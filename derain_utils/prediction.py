@@ -1,0 +1,85 @@
+"""Derain the user's own photos at their own size.
+
+Outputs are PNG files named after their inputs. Nothing is written until every output
+path is known to be safe: an input is never overwritten, an existing output only with
+overwrite=True. A file that cannot be read is reported by name and skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from .images import IMAGE_EXTENSIONS, ImageReadError, read_rgb, write_png
+from .inference import restore_tiled
+from .trained import Trained
+
+
+def collect_inputs(inputs: list[str | Path]) -> list[Path]:
+    """Image files given directly, and the image files inside given folders (not recursive)."""
+    files = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found = sorted(p for p in item.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+            if not found:
+                raise FileNotFoundError(f"{item}: no .png, .jpg or .jpeg images in this folder")
+            files += found
+        elif item.is_file():
+            files.append(item)
+        else:
+            raise FileNotFoundError(f"{item}: no such file or folder")
+    return files
+
+
+def plan_outputs(files: list[Path], out_dir: Path, overwrite: bool) -> list[Path]:
+    """Output path of each input, after checking that writing them loses nothing."""
+    outputs = [out_dir / f"{f.stem}.png" for f in files]
+    inputs = {f.resolve() for f in files}
+    seen: dict[Path, Path] = {}
+    for source, target in zip(files, outputs):
+        if target.resolve() in inputs:
+            raise FileExistsError(f"{target} is an input; choose another --out folder (inputs are never overwritten)")
+        if target in seen:
+            raise FileExistsError(f"{seen[target]} and {source} would both be written to {target}; derain them separately")
+        seen[target] = source
+    existing = [t for t in outputs if t.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{len(existing)} output file(s) exist already, e.g. {existing[0]}; pass --overwrite to replace them")
+    return outputs
+
+
+def predict(trained: Trained, inputs: list[str | Path], out_dir: str | Path, overwrite: bool = False,
+            tile: int = 512, overlap: int = 64, progress: bool = True) -> tuple[list[Path], list[str]]:
+    """Derain every input into out_dir; returns the written files and one message per skipped file."""
+    files = collect_inputs(inputs)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    outputs = plan_outputs(files, out_dir, overwrite)
+    written, skipped = [], []
+    bar = tqdm(list(zip(files, outputs)), desc="deraining", unit="image", disable=not progress)
+    for source, target in bar:
+        try:
+            image = read_rgb(source)
+        except ImageReadError as err:
+            skipped.append(str(err))
+            bar.write(f"skipped {err}")
+            continue
+        result = restore_tiled(trained.generator, image, tile=tile, overlap=overlap, bf16=trained.config.bf16)
+        _write_atomically(target, result)
+        written.append(target)
+    return written, skipped
+
+
+def _write_atomically(path: Path, image) -> None:
+    """A temporary file renamed into place: an interrupted run leaves no half-written PNG."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        write_png(tmp, image)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,118 @@
+"""derain evaluate and derain predict: full resolution, protocols, and nothing of the user's lost."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import random_image, shared, write_image
+from derain_utils.cli import main
+from derain_utils.evaluation import evaluate
+from derain_utils.images import read_rgb
+from derain_utils.inference import restore, restore_tiled
+from derain_utils.metrics import psnr
+from derain_utils.presets import make_config
+from derain_utils.trained import load_trained
+from derain_utils.training import train
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    run = tmp_path_factory.mktemp("run")
+    train(make_config("pix2pix", "smoke"), run, progress=False, device="cpu")
+    return run / "checkpoint.pt"
+
+
+def test_do_nothing_on_raindrop_mini_matches_the_known_values(tmp_path, capsys):
+    data = shared("raindrop_mini")
+    assert main(["evaluate", "--data", str(data), "--split", "train", "--out", str(tmp_path / "ev")]) == 0
+    result = json.loads((tmp_path / "ev.json").read_text())
+    assert result["pairs"] == 4 and result["images"][0]["width"] == 720
+    assert result["mean"]["input_psnr_y-basicsr"] == pytest.approx(19.27, abs=0.01)
+    assert result["mean"]["input_psnr_rgb"] == pytest.approx(17.56, abs=0.01)
+    csv_lines = (tmp_path / "ev.csv").read_text().splitlines()
+    assert len(csv_lines) == 5 and "input_ssim_y-opencv" in csv_lines[0]
+    assert "y-basicsr  PSNR / SSIM: doing nothing 19.27 dB" in capsys.readouterr().out
+
+
+def test_model_evaluation_on_a_generic_folder(tmp_path, checkpoint):
+    source = shared("robotcar_pairs")
+    for name in sorted(p.name for p in (source / "rain").iterdir())[:3]:
+        for kind in ("rain", "clean"):
+            (tmp_path / kind).mkdir(exist_ok=True)
+            shutil.copy(source / kind / name, tmp_path / kind / name)
+    trained = load_trained(checkpoint, "cpu")
+    result = evaluate(tmp_path, trained=trained, protocols=("rgb",), progress=False)
+    assert result["pairs"] == 3
+    for row in result["images"]:
+        rain, clean = read_rgb(tmp_path / "rain" / row["name"]), read_rgb(tmp_path / "clean" / row["name"])
+        assert row["input_psnr_rgb"] == psnr(rain, clean)
+        assert np.isfinite(row["model_psnr_rgb"]) and 0 < row["model_ssim_rgb"] < 1
+        assert row["model_psnr_rgb"] == psnr(restore(trained.generator, rain), clean)  # 256x256: one piece
+
+
+def test_predict_keeps_sizes_and_skips_a_corrupt_file(tmp_path, checkpoint, rng, capsys):
+    inputs = tmp_path / "in"
+    write_image(inputs / "odd.png", random_image(rng, 479, 721))
+    write_image(inputs / "small.jpg", random_image(rng, 40, 60))
+    (inputs / "broken.png").write_bytes(b"\x89PNG not really")
+    before = {p.name: p.read_bytes() for p in inputs.iterdir()}
+    code = main(["predict", str(inputs), "--checkpoint", str(checkpoint), "--out", str(tmp_path / "out"), "--tile", "256"])
+    assert code == 1  # something was skipped
+    assert "broken.png" in capsys.readouterr().out
+    assert read_rgb(tmp_path / "out" / "odd.png").shape == (479, 721, 3)
+    assert read_rgb(tmp_path / "out" / "small.png").shape == (40, 60, 3)
+    assert not (tmp_path / "out" / "broken.png").exists()
+    assert {p.name: p.read_bytes() for p in inputs.iterdir()} == before
+
+
+def test_predict_never_overwrites(tmp_path, checkpoint, rng, capsys):
+    photo = write_image(tmp_path / "photo.png", random_image(rng))
+    original = photo.read_bytes()
+    assert main(["predict", str(photo), "--checkpoint", str(checkpoint), "--out", str(tmp_path), "--overwrite"]) == 2
+    assert "is an input" in capsys.readouterr().err and photo.read_bytes() == original
+    out = tmp_path / "out"
+    assert main(["predict", str(photo), "--checkpoint", str(checkpoint), "--out", str(out)]) == 0
+    (out / "photo.png").write_bytes(b"mine")
+    assert main(["predict", str(photo), "--checkpoint", str(checkpoint), "--out", str(out)]) == 2
+    assert "pass --overwrite" in capsys.readouterr().err and (out / "photo.png").read_bytes() == b"mine"
+    assert main(["predict", str(photo), "--checkpoint", str(checkpoint), "--out", str(out), "--overwrite"]) == 0
+    assert read_rgb(out / "photo.png").shape == read_rgb(photo).shape
+
+
+def test_tiles_match_the_whole_image(checkpoint, rng):
+    generator = load_trained(checkpoint, "cpu").generator
+    image = random_image(rng, 120, 200)
+    assert np.array_equal(restore_tiled(generator, image, tile=256), restore(generator, image))  # fits one tile
+    # with a network that looks at one pixel at a time, blended tiles must equal the whole image
+    pointwise = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1), torch.nn.Tanh()).eval()
+    torch.nn.init.normal_(pointwise[0].weight, 0, 0.5)
+    tiled = restore_tiled(pointwise, image, tile=64, overlap=16).astype(int)
+    assert np.abs(tiled - restore(pointwise, image)).max() <= 1  # rounding only
+
+
+def test_checkpoints_carry_their_configuration(tmp_path, checkpoint):
+    trained = load_trained(checkpoint.parent, "cpu")  # a run folder works too
+    assert trained.config.experiment == "pix2pix" and trained.state["version"]
+    assert "git_commit" in trained.state
+    state = torch.load(checkpoint, weights_only=False)
+    state["config"]["generator_options"]["depth"] = 6  # the weights are of a depth-5 U-Net
+    torch.save(state, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="generator weights do not fit the architecture"):
+        load_trained(tmp_path / "other.pt")
+    torch.save({"weights": 1}, tmp_path / "foreign.pt")
+    with pytest.raises(ValueError, match="not a derain checkpoint"):
+        load_trained(tmp_path / "foreign.pt")
+
+
+def test_val_split_is_the_part_training_held_out(tmp_path):
+    from derain_utils.training_data import build_datasets
+
+    data = shared("robotcar_pairs")
+    result = evaluate(data, split="val", protocols=("rgb",), progress=False)
+    _, val_set = build_datasets(make_config("pix2pix", "smoke", data=str(data)))
+    assert [r["name"] for r in result["images"]] == [val_set.name(i) for i in range(len(val_set))]
+    assert result["mean"]["input_psnr_rgb"] == pytest.approx(
+        np.mean([psnr(*val_set.arrays(i)) for i in range(len(val_set))]))
