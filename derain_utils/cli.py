@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
     p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
-    p.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
+    _device_option(p)
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
     p.add_argument("--residual", action="store_true",
@@ -212,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crop", type=int, default=0, help="border pixels left out on each side (default 0)")
     p.add_argument("--tile", type=_positive, default=1024, help="largest side restored in one piece (default 1024)")
     p.add_argument("--out", help="write OUT.json and OUT.csv (per image and means)")
-    p.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
+    _device_option(p)
     p.set_defaults(run=_evaluate)
 
     p = sub.add_parser("predict", help="derain photos or folders of photos at their own size")
@@ -222,14 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (inputs are never replaced)")
     p.add_argument("--tile", type=_positive, default=512, help="tile side for large images (default 512)")
     p.add_argument("--overlap", type=int, default=64, help="overlap of neighbouring tiles, blended (default 64)")
-    p.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
+    _device_option(p)
     p.set_defaults(run=_predict)
 
     p = sub.add_parser("reproduce", help="execute every notebook with papermill: figures/fig1-8 and figures/metrics.json")
     p.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "paper"), help="run size (default cpu)")
     p.add_argument("--data", default="synthetic", help="'synthetic' (default) or a folder of pairs")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
+    _device_option(p)
     p.add_argument("--figures-dir", default="", help="where figures and metrics.json go (default figures/)")
     p.add_argument("--runs-dir", default="", help="where training runs go (default build/runs/PROFILE)")
     p.set_defaults(run=_reproduce)
@@ -250,6 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="device of --training: auto, cpu or cuda")
     p.set_defaults(run=_bench)
     return parser
+
+
+def _device_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
 
 
 def _positive(text: str) -> int:

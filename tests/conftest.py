@@ -1,3 +1,4 @@
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -30,3 +31,24 @@ def random_image(rng: np.random.Generator, height: int = 40, width: int = 60) ->
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@contextmanager
+def interrupted_at_step(monkeypatch, step: int):
+    """Training raises KeyboardInterrupt at its `step`-th step, as Ctrl-C would mid-epoch."""
+    from derain_utils.training import Trainer
+
+    real_step, calls = Trainer.train_step, []
+
+    def dying_step(self, rain, clean):
+        calls.append(1)
+        if len(calls) == step:
+            raise KeyboardInterrupt
+        return real_step(self, rain, clean)
+
+    monkeypatch.setattr(Trainer, "train_step", dying_step)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            yield
+    finally:
+        monkeypatch.setattr(Trainer, "train_step", real_step)

@@ -6,7 +6,7 @@ import re
 import nbformat
 import pytest
 
-from conftest import shared
+from conftest import interrupted_at_step, shared
 from derain_utils import chapters, reproduce
 from derain_utils.paths import FIGURES_DIR
 from derain_utils.report import build_report, results_rows
@@ -136,22 +136,10 @@ def test_narrative_reads_the_measured_history(smoke_reproduction):
 
 
 def test_an_interrupted_run_is_resumed_and_a_finished_one_reused(tmp_path, monkeypatch, capsys):
-    from derain_utils.training import Trainer
-
     monkeypatch.setenv(chapters.PROFILE_ENV, "smoke")
     chapter = chapters.open_chapter("smoke", runs_dir=str(tmp_path))
-    real_step, calls = Trainer.train_step, []
-
-    def dying_step(self, rain, clean):  # killed during epoch 2 of 2
-        calls.append(1)
-        if len(calls) == 6:
-            raise KeyboardInterrupt
-        return real_step(self, rain, clean)
-
-    monkeypatch.setattr(Trainer, "train_step", dying_step)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_at_step(monkeypatch, 6):  # during epoch 2 of 2
         chapter.run("stabilized", progress=False)
-    monkeypatch.setattr(Trainer, "train_step", real_step)
     run = chapter.run("stabilized", progress=False)
     assert "continuing the interrupted run" in capsys.readouterr().out
     assert [e["epoch"] for e in run.history["epochs"]] == [1, 2]

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 import derain_utils.training as training
+from conftest import interrupted_at_step
 from derain_utils.cli import main
 from derain_utils.presets import make_config
 from derain_utils.training import TIMING_FIELDS, Trainer, train
@@ -40,18 +41,8 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch):
     config = make_config("stabilized", "smoke", epochs=3)
     full = train(config, tmp_path / "full", progress=False, device="cpu")
 
-    real_step, calls = Trainer.train_step, []
-
-    def dying_step(self, rain, clean):  # killed in the middle of epoch 2
-        calls.append(1)
-        if len(calls) == 6:
-            raise KeyboardInterrupt
-        return real_step(self, rain, clean)
-
-    monkeypatch.setattr(Trainer, "train_step", dying_step)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_at_step(monkeypatch, 6):  # in the middle of epoch 2
         train(config, tmp_path / "cut", progress=False, device="cpu")
-    monkeypatch.setattr(Trainer, "train_step", real_step)
     assert len(training.load_checkpoint(tmp_path / "cut" / "checkpoint.pt")["history"]["epochs"]) == 1
     resumed = train(config, tmp_path / "cut", resume=True, progress=False, device="cpu")
     assert len(resumed["epochs"]) == 3
