@@ -37,11 +37,11 @@ def discriminator(history: dict) -> str:
     real = np.mean([e["d_acc_real"] for e in half])
     fake = np.mean([e["d_acc_fake"] for e in half])
     mean = (real + fake) / 2
-    verdict = ("it wins almost every patch, so the generator learns little from it" if mean > 0.95
+    verdict = ("it is right almost every time, so the generator learns little from it" if mean > 0.95
                else "it is at chance, so it gives the generator little signal" if mean < 0.55
                else "neither network wins outright")
-    return (f"Over the second half of training the discriminator called {real:.0%} of real and {fake:.0%} of "
-            f"generated patches correctly (mean {mean:.0%}): {verdict}.")
+    return (f"Over the second half of training the discriminator judged {real:.0%} of real and {fake:.0%} of "
+            f"generated images (or patches, for a PatchGAN) correctly (mean {mean:.0%}): {verdict}.")
 
 
 def psnr(history: dict) -> str:

@@ -132,7 +132,7 @@ def test_narrative_reads_the_measured_history(smoke_reproduction):
     assert ("better than" in text) == (last["val_psnr_rgb"] > last["input_psnr_rgb"])
     d = narrative.discriminator(history)
     real = sum(e["d_acc_real"] for e in history["epochs"][1:]) / len(history["epochs"][1:])
-    assert f"{real:.0%} of real" in d
+    assert f"judged {real:.0%} of real" in d
 
 
 def test_an_interrupted_run_is_resumed_and_a_finished_one_reused(tmp_path, monkeypatch, capsys):
