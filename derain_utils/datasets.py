@@ -38,7 +38,8 @@ class PairedImageDataset(Dataset):
         return len(self.pairs) * self.repeat
 
     def name(self, index: int) -> str:
-        item = self.pairs[index % len(self.pairs)]
+        index %= len(self.pairs)
+        item = self.pairs[index]
         return item.rain.name if isinstance(item, ImagePair) else f"pair {index}"
 
     def arrays(self, index: int) -> tuple[np.ndarray, np.ndarray]:

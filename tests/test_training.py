@@ -93,3 +93,12 @@ def test_a_small_folder_is_cropped_several_times_per_epoch(tmp_path, rng):
     assert pairs + len(val_set) == 5 and len(val_set) >= 1
     assert len(train_set) == pairs * -(-16 // pairs) >= 16
     assert train_set[len(train_set) - 1]["name"] == train_set.name(pairs - 1)
+
+
+def test_residual_flag_reaches_the_checkpoint(tmp_path, capsys):
+    assert main(["train", "--experiment", "pix2pix", "--profile", "smoke", "--epochs", "1", "--residual",
+                 "--device", "cpu", "--out", str(tmp_path / "r")]) == 0
+    config = training.load_checkpoint(tmp_path / "r" / "checkpoint.pt")["config"]
+    assert config["generator_options"]["residual"] is True
+    assert main(["train", "--experiment", "baseline", "--profile", "smoke", "--residual", "--out", str(tmp_path / "b")]) == 2
+    assert "--residual applies to the U-Net" in capsys.readouterr().err
