@@ -18,8 +18,9 @@ install: $(STAMP)
 # The main job: run every notebook with papermill on the cpu profile and the embedded
 # synthetic data, writing figures/fig*.png|pdf and figures/metrics.json, then build the
 # HTML report into build/report/. Interrupted? Run it again: training resumes.
-PROFILE ?= cpu
-DATA ?= synthetic
+# Values on the command line (make reproduce PROFILE=paper) override these; the environment does not.
+PROFILE = cpu
+DATA = synthetic
 reproduce: $(STAMP)
 	$(BIN)/derain reproduce --profile $(PROFILE) --data $(DATA)
 	$(BIN)/derain report
