@@ -15,7 +15,15 @@ from .synthetic import render_pairs
 def bench_renderer(size: int = 256, batch: int = 32, pairs: int = 512, threads: int = 1) -> dict:
     """Pairs per second of render_drops alone, and of the whole pipeline (crop + render +
     conversion to uint8), on `threads` CPU threads."""
+    previous = torch.get_num_threads()
     torch.set_num_threads(threads)
+    try:
+        return _bench_renderer(size, batch, pairs, threads)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _bench_renderer(size: int, batch: int, pairs: int, threads: int) -> dict:
     photos = embedded_photos("train")
     clean = torch.stack([torch.from_numpy(p.pixels[:size, :size].copy()).permute(2, 0, 1).float() / 255 for p in photos if min(p.pixels.shape[:2]) >= size])
     clean = clean.repeat((batch + len(clean) - 1) // len(clean), 1, 1, 1)[:batch]
