@@ -52,10 +52,21 @@ def load_sample(data: str, n: int, size: int = 128, seed: int = 0) -> list[Sampl
     return [(p.rain.name, *p.load()) for p in pairs]
 
 
+def change_map(rain: np.ndarray, clean: np.ndarray) -> np.ndarray:
+    """|rainy - clean| in grey levels, largest over the three channels."""
+    return np.abs(rain.astype(np.int16) - clean.astype(np.int16)).max(axis=2)
+
+
 def difference_map(rain: np.ndarray, clean: np.ndarray, gain: int = 4) -> np.ndarray:
-    """|rainy - clean|, largest over the channels, times `gain`, as uint8."""
-    diff = np.abs(rain.astype(np.int16) - clean.astype(np.int16)).max(axis=2) * gain
-    return np.clip(diff, 0, 255).astype(np.uint8)
+    """change_map times `gain`, as a uint8 picture."""
+    return np.clip(change_map(rain, clean) * gain, 0, 255).astype(np.uint8)
+
+
+def drop_strength(rain: np.ndarray, clean: np.ndarray) -> tuple[float, float]:
+    """Share of pixels the drops cover, and their mean change there (grey levels)."""
+    change = change_map(rain, clean)
+    covered = change > COVER_THRESHOLD
+    return float(covered.mean()), float(change[covered].mean()) if covered.any() else 0.0
 
 
 def luminance(image: np.ndarray) -> np.ndarray:
@@ -68,10 +79,9 @@ def drop_statistics(sample: list[Sample]) -> dict[str, np.ndarray]:
     and the PSNR/SSIM (RGB) of doing nothing."""
     cover, contrast, in_psnr, in_ssim = [], [], [], []
     for _, rain, clean in sample:
-        change = np.abs(rain.astype(np.int16) - clean.astype(np.int16)).max(axis=2)
-        covered = change > COVER_THRESHOLD
-        cover.append(covered.mean())
-        contrast.append(change[covered].mean() if covered.any() else 0.0)
+        share, strength = drop_strength(rain, clean)
+        cover.append(share)
+        contrast.append(strength)
         in_psnr.append(psnr(rain, clean))
         in_ssim.append(ssim(rain, clean))
     return {"cover": np.array(cover), "contrast": np.array(contrast), "input_psnr": np.array(in_psnr), "input_ssim": np.array(in_ssim)}

@@ -21,12 +21,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 from torch import nn
 
+from .analysis import drop_strength
 from .checkpoints import atomic_write_bytes, load_checkpoint
 from .datasets import PairedImageDataset
 from .figures import save_figure
 from .inference import patch_confidence, restore
 from .metrics import psnr, ssim
-from .paths import BUILD_DIR, FIGURES_DIR, PROJECT_ROOT
+from .paths import BUILD_DIR, FIGURES_DIR, PROJECT_ROOT, shown_path
 from .presets import PROFILES, TrainConfig, make_config
 from .training import CHECKPOINT, pick_device, train
 from .trained import load_trained
@@ -79,14 +80,14 @@ class Chapter:
     def save(self, fig: plt.Figure, number: int, slug: str) -> None:
         """Save a figure as figN_<slug>.png and .pdf in this chapter's figure folder."""
         paths = save_figure(fig, f"fig{number}_{slug}", self.figures_dir)
-        print("saved " + ", ".join(_shown(p) for p in paths))
+        print("saved " + ", ".join(shown_path(p) for p in paths))
 
     def record(self, section: str, values: dict) -> None:
         """Merge one section of numbers into metrics.json beside the figures."""
         path = self.figures_dir / METRICS
         metrics = json.loads(path.read_text()) if path.is_file() else {}
         metrics[section] = values
-        metrics["setup"] = {"profile": self.profile, "data": _shown(self.data), "seed": self.seed}
+        metrics["setup"] = {"profile": self.profile, "data": shown_path(self.data), "seed": self.seed}
         self.figures_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, (json.dumps(metrics, indent=2, sort_keys=True) + "\n").encode())
 
@@ -114,8 +115,8 @@ def open_chapter(profile: str = "cpu", data: str = "synthetic", seed: int = 0, d
         if not folder.is_dir():
             raise FileNotFoundError(f"DATA = {data!r}: no folder {folder}")
         data = str(folder)
-    print(f"profile {profile}, data {_shown(data)}, seed {seed}, device {pick_device(device)}; "
-          f"figures in {_shown(figures)}, runs in {_shown(runs)}")
+    print(f"profile {profile}, data {shown_path(data)}, seed {seed}, device {pick_device(device)}; "
+          f"figures in {shown_path(figures)}, runs in {shown_path(runs)}")
     return Chapter(profile, data, seed, device, figures, runs)
 
 
@@ -157,17 +158,16 @@ class ExperimentRun:
 
     def per_image(self) -> list[dict]:
         """PSNR/SSIM (RGB) of the model and of doing nothing on every held-out image,
-        with the drops' strength: mean |rainy - clean| over the pixels they change."""
+        with the drops' coverage and strength as the data chapter measures them."""
         rows = []
         for i in range(len(self.val_set)):
             rain, clean = self.val_set.arrays(i)
             out = restore(self.generator, rain, self.config.bf16)
-            change = np.abs(rain.astype(np.int16) - clean.astype(np.int16)).max(axis=2)
-            touched = change > 8
+            cover, contrast = drop_strength(rain, clean)
             rows.append({
                 "name": self.val_set.name(i), "psnr": psnr(out, clean), "ssim": ssim(out, clean),
                 "input_psnr": psnr(rain, clean), "input_ssim": ssim(rain, clean),
-                "drop_cover": float(touched.mean()), "drop_contrast": float(change[touched].mean()) if touched.any() else 0.0,
+                "drop_cover": cover, "drop_contrast": contrast,
             })
         return rows
 
@@ -187,14 +187,3 @@ class ExperimentRun:
             "final_d_acc_real": self.last["d_acc_real"], "final_d_acc_fake": self.last["d_acc_fake"],
             "mean_d_acc_last_half": float(np.mean([(e["d_acc_real"] + e["d_acc_fake"]) / 2 for e in epochs[len(epochs) // 2:]])),
         }
-
-
-def _shown(path) -> str:
-    """A path relative to the project root when it lies inside it, for short messages;
-    names that are not absolute paths (such as 'synthetic') as they are."""
-    if not Path(path).is_absolute():
-        return str(path)
-    try:
-        return str(Path(path).resolve().relative_to(PROJECT_ROOT))
-    except ValueError:
-        return str(path)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from .chapters import OUTPUT_ENV, PROFILE_ENV
-from .paths import BUILD_DIR, PROJECT_ROOT
+from .paths import BUILD_DIR, PROJECT_ROOT, shown_path
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 
@@ -29,13 +29,6 @@ def _source_cell(source: Path, executed_index: int) -> int:
     cells = nbformat.read(source, as_version=4).cells
     tagged = [i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", [])]
     return executed_index + (0 if tagged and executed_index > tagged[0] + 1 else 1)
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.relative_to(PROJECT_ROOT))
-    except ValueError:
-        return str(path)
 
 
 def notebooks() -> list[Path]:
@@ -76,7 +69,7 @@ def _run_all(parameters: dict, out_dir: Path, kernel: str) -> list[Path]:
         except PapermillExecutionError as err:
             first_line = (err.source.strip().splitlines() or [""])[0]
             raise ReproduceError(
-                f"{_shown(source)} failed in cell {_source_cell(source, err.cell_index)} ({err.ename}: {err.evalue}), "
+                f"{shown_path(source)} failed in cell {_source_cell(source, err.cell_index)} ({err.ename}: {err.evalue}), "
                 f"the cell that starts with: {first_line}\nthe executed copy with the full traceback is {target}"
             ) from None
         print(f"[{i}/{len(todo)}] {source.name} done in {time.perf_counter() - tic:.0f} s", flush=True)
