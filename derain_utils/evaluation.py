@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .checkpoints import atomic_write_bytes
 from .inference import restore_tiled

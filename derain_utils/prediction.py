@@ -11,7 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .images import IMAGE_EXTENSIONS, ImageReadError, read_rgb, write_png
 from .inference import restore_tiled

@@ -8,6 +8,7 @@ interrupted reproduction continues where it stopped and a finished one is reused
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -64,8 +65,12 @@ def _run_all(parameters: dict, out_dir: Path, kernel: str) -> list[Path]:
         print(f"[{i}/{len(todo)}] {source.name}", flush=True)
         tic = time.perf_counter()
         try:
+            # The notebooks' own output (training progress, epoch lines, findings) streams to the
+            # terminal as it is produced, instead of a per-cell bar that sits still while a model
+            # trains. The kernel process logs only errors: its start-up notices are not the notebook's.
             papermill.execute_notebook(source, target, parameters=parameters, kernel_name=kernel, cwd=str(source.parent),
-                                       progress_bar=True)
+                                       progress_bar=False, stdout_file=sys.stdout, stderr_file=sys.stderr,
+                                       extra_arguments=["--IPKernelApp.log_level=ERROR"])
         except PapermillExecutionError as err:
             first_line = (err.source.strip().splitlines() or [""])[0]
             raise ReproduceError(

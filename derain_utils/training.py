@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import __version__
 from .checkpoints import git_commit, load_checkpoint, save_checkpoint, write_history
@@ -110,7 +110,8 @@ class Trainer:
         start = self._resume() if resume else 0
         steps_per_epoch = math.ceil(len(self.train_set) / self.config.batch_size)
         total = self.config.epochs * steps_per_epoch
-        bar = tqdm(total=total, initial=start * steps_per_epoch, desc=f"{self.config.experiment}", unit="step", disable=not self.progress)
+        bar = tqdm(total=total, initial=start * steps_per_epoch, desc=f"{self.config.experiment}", unit="step",
+                   mininterval=1.0, disable=not self.progress)
         with bar:
             for epoch in range(start, self.config.epochs):
                 tic = time.perf_counter()
@@ -121,7 +122,7 @@ class Trainer:
                     record = self.train_step(torch.stack([it["rain"] for it in items]), torch.stack([it["clean"] for it in items]))
                     records.append(record)
                     self.history["steps"].append({"epoch": epoch + 1, "step": len(self.history["steps"]) + 1, **record})
-                    bar.set_postfix(epoch=epoch + 1, G=f"{record['g_loss']:.3f}", D=f"{record['d_loss']:.3f}")
+                    bar.set_postfix(epoch=epoch + 1, G=f"{record['g_loss']:.3f}", D=f"{record['d_loss']:.3f}", refresh=False)
                     bar.update()
                 seconds = time.perf_counter() - tic
                 summary = {"epoch": epoch + 1}

@@ -40,6 +40,14 @@ def test_reproduce_writes_every_report_figure_outside_figures(smoke_reproduction
     assert {p: p.stat().st_mtime_ns for p in FIGURES_DIR.iterdir()} == before
 
 
+def test_executed_notebooks_carry_no_warning(smoke_reproduction):
+    _, executed, _ = smoke_reproduction
+    for path in executed:
+        outputs = [o for cell in nbformat.read(path, as_version=4).cells for o in cell.get("outputs", [])]
+        stderr = "".join(o.text for o in outputs if o.output_type == "stream" and o.name == "stderr")
+        assert "Warning" not in stderr, (path.name, stderr[max(0, stderr.index("Warning") - 200):][:400])
+
+
 def test_report_table_and_figures_come_from_the_metrics(smoke_reproduction, tmp_path):
     root, _, _ = smoke_reproduction
     metrics = json.loads((root / "figures" / "metrics.json").read_text())
@@ -54,15 +62,28 @@ def test_report_table_and_figures_come_from_the_metrics(smoke_reproduction, tmp_
     assert "{{" not in html and "{%" not in html
 
 
-def test_a_failing_notebook_is_named_with_its_cell(tmp_path, monkeypatch):
+def _only_notebook(folder, monkeypatch, *sources):
+    """Make `folder` the notebooks folder, holding one notebook with a parameters cell and these cells."""
     book = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
-    book.cells = [nbformat.v4.new_code_cell('PROFILE = "cpu"\nDATA = SEED = DEVICE = FIGURES_DIR = RUNS_DIR = None'),
-                  nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("raise ValueError('drops everywhere')")]
+    book.cells = [nbformat.v4.new_code_cell('PROFILE = "cpu"\nDATA = SEED = DEVICE = FIGURES_DIR = RUNS_DIR = None')]
+    book.cells += [nbformat.v4.new_code_cell(source) for source in sources]
     book.cells[0].metadata["tags"] = ["parameters"]
-    nbformat.write(book, tmp_path / "01_broken.ipynb")
-    monkeypatch.setattr(reproduce, "NOTEBOOKS_DIR", tmp_path)
-    with pytest.raises(reproduce.ReproduceError, match=r"01_broken.ipynb failed in cell 3 \(ValueError: drops everywhere\), the cell that starts with: raise"):
+    nbformat.write(book, folder / "01_only.ipynb")
+    monkeypatch.setattr(reproduce, "NOTEBOOKS_DIR", folder)
+
+
+def test_a_failing_notebook_is_named_with_its_cell(tmp_path, monkeypatch):
+    _only_notebook(tmp_path, monkeypatch, "x = 1", "raise ValueError('drops everywhere')")
+    with pytest.raises(reproduce.ReproduceError, match=r"01_only.ipynb failed in cell 3 \(ValueError: drops everywhere\), the cell that starts with: raise"):
         reproduce.reproduce(profile="smoke", figures_dir=str(tmp_path / "f"), out_dir=tmp_path / "out")
+
+
+def test_notebook_output_streams_to_the_terminal(tmp_path, monkeypatch, capsys):
+    _only_notebook(tmp_path, monkeypatch, "import sys\nprint('epoch 1/1: val PSNR 20.00 dB')\nprint('\\rtraining: 100%', file=sys.stderr)")
+    reproduce.reproduce(profile="smoke", figures_dir=str(tmp_path / "f"), out_dir=tmp_path / "out")
+    out, err = capsys.readouterr()
+    assert "epoch 1/1: val PSNR 20.00 dB" in out and "\rtraining: 100%" in err
+    assert out.index("[1/1] 01_only.ipynb") < out.index("epoch 1/1") < out.index("[1/1] 01_only.ipynb done")
 
 
 def test_data_notebook_runs_on_real_raindrop_pairs(tmp_path):
