@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 from .datasets import PairedImageDataset
 from .pairs import ImagePair, find_pairs, split_folders
@@ -11,10 +12,19 @@ from .presets import TrainConfig
 from .synthetic import render_pairs
 
 
+_TILE_INDEX = re.compile(r"_r\d+c\d+$")
+
+
+def frame_of(key: str) -> str:
+    """The frame a pair was cut from: tiles named `<frame>_r<row>c<col>` (as in the RobotCar
+    pairs) share one, so tiles of one frame never sit on both sides of the split."""
+    return _TILE_INDEX.sub("", key)
+
+
 def is_validation(key: str) -> bool:
-    """About one pair in ten is held out for validation, chosen by the same name hash
+    """About one frame in ten is held out for validation, chosen by the same name hash
     that splits photo folders, so the choice never depends on which other files exist."""
-    return folder_split(key) == "val"
+    return folder_split(frame_of(key)) == "val"
 
 
 def build_datasets(config: TrainConfig, progress: bool = False) -> tuple[PairedImageDataset, PairedImageDataset]:
@@ -43,7 +53,7 @@ def folder_split_pairs(folder: str) -> tuple[list[ImagePair], list[ImagePair]]:
     """(train, validation) pairs of a folder, as `derain train` splits them."""
     _, splits = split_folders(folder)
     pairs = find_pairs(folder, "train" if "train" in splits else None)
-    val = [p for p in pairs if is_validation(p.key)] or pairs[-1:]
+    val = [p for p in pairs if is_validation(p.key)] or [p for p in pairs if frame_of(p.key) == frame_of(pairs[-1].key)]
     train = [p for p in pairs if p not in val]
     if not train:
         raise ValueError(f"{folder}: needs at least two pairs to train and validate")

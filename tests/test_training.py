@@ -95,6 +95,22 @@ def test_a_small_folder_is_cropped_several_times_per_epoch(tmp_path, rng):
     assert train_set[len(train_set) - 1]["name"] == train_set.name(pairs - 1)
 
 
+@pytest.mark.parametrize("frames", [30, 2])  # 30 frames: the hash holds some out; 2: none, the last frame is
+def test_tiles_of_one_frame_stay_on_one_side_of_the_split(tmp_path, rng, frames):
+    from conftest import random_image, write_image
+    from derain_utils.training_data import folder_split_pairs
+
+    image = random_image(rng, 8, 8)
+    for frame in range(frames):
+        for tile in ("r0c0", "r0c1", "r1c0", "r1c1"):
+            for side in ("rain", "clean"):
+                write_image(tmp_path / side / f"{frame * 100}-{frame}_{tile}.png", image)
+    train, val = folder_split_pairs(str(tmp_path))
+    val_frames = {p.key.split("_")[0] for p in val}
+    assert val_frames and not val_frames & {p.key.split("_")[0] for p in train}
+    assert len(val) == 4 * len(val_frames) and len(train) + len(val) == 4 * frames
+
+
 def test_residual_flag_reaches_the_checkpoint(tmp_path, capsys):
     assert main(["train", "--experiment", "pix2pix", "--profile", "smoke", "--epochs", "1", "--residual",
                  "--device", "cpu", "--out", str(tmp_path / "r")]) == 0
