@@ -150,7 +150,9 @@ class Trainer:
         write_history(self.run_dir, self.history)
 
     def _resume(self) -> int:
-        state = load_checkpoint(self.run_dir / CHECKPOINT, map_location=self.device)
+        # Loaded onto the CPU: the random generators' states must be CPU tensors, and
+        # load_state_dict moves weights and optimizer moments to the networks' device.
+        state = load_checkpoint(self.run_dir / CHECKPOINT)
         saved = TrainConfig.from_dict(state["config"])
         if saved.to_dict() | {"epochs": 0} != self.config.to_dict() | {"epochs": 0}:
             raise ValueError(f"{self.run_dir / CHECKPOINT} was trained with another configuration; start a new run folder")
