@@ -105,7 +105,8 @@ def _predict(args) -> int:
 
     trained = load_trained(args.checkpoint, args.device)
     print(trained.describe())
-    written, skipped = predict(trained, args.inputs, args.out, overwrite=args.overwrite, tile=args.tile, overlap=args.overlap)
+    written, skipped = predict(trained, args.inputs, args.out, overwrite=args.overwrite, resume=args.resume,
+                               tile=args.tile, overlap=args.overlap)
     print(f"wrote {len(written)} image(s) to {args.out}" + (f"; skipped {len(skipped)} unreadable file(s)" if skipped else ""))
     return 1 if skipped else 0
 
@@ -220,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="a checkpoint.pt or run folder")
     p.add_argument("--out", required=True, help="output folder: one PNG per input, named after it")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (inputs are never replaced)")
+    p.add_argument("--resume", action="store_true", help="keep the outputs an interrupted run wrote; derain the rest")
     p.add_argument("--tile", type=_positive, default=512, help="tile side for large images (default 512)")
     p.add_argument("--overlap", type=int, default=64, help="overlap of neighbouring tiles, blended (default 64)")
     _device_option(p)
@@ -271,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"derain {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        hint = {"train": "; continue with --resume", "reproduce": "; run it again to continue the interrupted training"}.get(args.command, "")
+        hint = {"train": "; continue with --resume", "reproduce": "; run it again to continue the interrupted training",
+                "predict": "; continue with --resume"}.get(args.command, "")
         print(f"derain {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
 

@@ -2,7 +2,9 @@
 
 Outputs are PNG files named after their inputs. Nothing is written until every output
 path is known to be safe: an input is never overwritten, an existing output only with
-overwrite=True. A file that cannot be read is reported by name and skipped.
+overwrite=True. resume=True keeps the outputs an interrupted run wrote (each is written
+atomically, so an existing one is whole) and derains the rest. A file that cannot be read
+is reported by name and skipped.
 """
 
 from __future__ import annotations
@@ -34,8 +36,10 @@ def collect_inputs(inputs: list[str | Path]) -> list[Path]:
     return files
 
 
-def plan_outputs(files: list[Path], out_dir: Path, overwrite: bool) -> list[Path]:
+def plan_outputs(files: list[Path], out_dir: Path, overwrite: bool = False, resume: bool = False) -> list[Path]:
     """Output path of each input, after checking that writing them loses nothing."""
+    if overwrite and resume:
+        raise ValueError("--overwrite replaces existing outputs and --resume keeps them: pass one of them")
     outputs = [out_dir / f"{f.stem}.png" for f in files]
     inputs = {f.resolve() for f in files}
     seen: dict[Path, Path] = {}
@@ -46,20 +50,24 @@ def plan_outputs(files: list[Path], out_dir: Path, overwrite: bool) -> list[Path
             raise FileExistsError(f"{seen[target]} and {source} would both be written to {target}; derain them separately")
         seen[target] = source
     existing = [t for t in outputs if t.exists()]
-    if existing and not overwrite:
-        raise FileExistsError(f"{len(existing)} output file(s) exist already, e.g. {existing[0]}; pass --overwrite to replace them")
+    if existing and not (overwrite or resume):
+        raise FileExistsError(f"{len(existing)} output file(s) exist already, e.g. {existing[0]}; "
+                              "pass --resume to keep them and derain the rest, or --overwrite to replace them")
     return outputs
 
 
 def predict(trained: Trained, inputs: list[str | Path], out_dir: str | Path, overwrite: bool = False,
-            tile: int = 512, overlap: int = 64, progress: bool = True) -> tuple[list[Path], list[str]]:
+            resume: bool = False, tile: int = 512, overlap: int = 64, progress: bool = True) -> tuple[list[Path], list[str]]:
     """Derain every input into out_dir; returns the written files and one message per skipped file."""
     files = collect_inputs(inputs)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    outputs = plan_outputs(files, out_dir, overwrite)
+    outputs = plan_outputs(files, out_dir, overwrite, resume)
+    todo = [(source, target) for source, target in zip(files, outputs) if not (resume and target.exists())]
+    if resume and progress:
+        print(f"{len(files) - len(todo)} of {len(files)} image(s) were derained already")
     written, skipped = [], []
-    bar = tqdm(list(zip(files, outputs)), desc="deraining", unit="image", disable=not progress)
+    bar = tqdm(todo, desc="deraining", unit="image", disable=not progress)
     for source, target in bar:
         try:
             image = read_rgb(source)

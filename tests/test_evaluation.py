@@ -77,9 +77,40 @@ def test_predict_never_overwrites(tmp_path, checkpoint, rng, capsys):
     assert main(["predict", str(photo), "--checkpoint", str(checkpoint), "--out", str(out)]) == 0
     (out / "photo.png").write_bytes(b"mine")
     assert main(["predict", str(photo), "--checkpoint", str(checkpoint), "--out", str(out)]) == 2
-    assert "pass --overwrite" in capsys.readouterr().err and (out / "photo.png").read_bytes() == b"mine"
+    assert "or --overwrite to replace them" in capsys.readouterr().err and (out / "photo.png").read_bytes() == b"mine"
     assert main(["predict", str(photo), "--checkpoint", str(checkpoint), "--out", str(out), "--overwrite"]) == 0
     assert read_rgb(out / "photo.png").shape == read_rgb(photo).shape
+
+
+def test_interrupted_predict_resumes(tmp_path, checkpoint, rng, capsys, monkeypatch):
+    import derain_utils.prediction as prediction
+
+    inputs = tmp_path / "in"
+    for i in range(4):
+        write_image(inputs / f"{i}.png", random_image(rng, 48, 64))
+    command = ["predict", str(inputs), "--checkpoint", str(checkpoint), "--device", "cpu"]
+    assert main(command + ["--out", str(tmp_path / "whole")]) == 0  # an uninterrupted run, for comparison
+    real_restore, calls = prediction.restore_tiled, []
+
+    def interrupted_at_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_restore(*args, **kwargs)
+
+    out = tmp_path / "out"
+    monkeypatch.setattr(prediction, "restore_tiled", interrupted_at_third)
+    assert main(command + ["--out", str(out)]) == 130
+    assert "interrupted; continue with --resume" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["0.png", "1.png"]  # whole files only, no temporary ones
+    kept = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    monkeypatch.setattr(prediction, "restore_tiled", real_restore)
+    assert main(command + ["--out", str(out)]) == 2 and "pass --resume" in capsys.readouterr().err
+    assert main(command + ["--out", str(out), "--resume", "--overwrite"]) == 2
+    assert main(command + ["--out", str(out), "--resume"]) == 0
+    assert "2 of 4 image(s) were derained already" in capsys.readouterr().out
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name in kept} == kept
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == {p.name: p.read_bytes() for p in (tmp_path / "whole").iterdir()}
 
 
 def test_tiles_match_the_whole_image(checkpoint, rng):
