@@ -140,6 +140,7 @@ class Trainer:
         return self.history
 
     def _save(self, epochs_done: int) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         state = {
             "format": CHECKPOINT_FORMAT, "version": __version__, "git_commit": self._commit, "config": self.config.to_dict(),
             "epoch": epochs_done,
@@ -171,29 +172,31 @@ def _mean_scores(prefix: str, pairs) -> dict:
     return {f"{prefix}_psnr_rgb": float(scores[:, 0].mean()), f"{prefix}_ssim_rgb": float(scores[:, 1].mean())}
 
 
-def prepare_run_dir(run_dir: str | Path, resume: bool, overwrite: bool) -> Path:
-    """Refuse to mix two runs in one folder: an existing run is only continued
-    (resume) or, when asked, replaced (overwrite)."""
+def check_run_dir(run_dir: str | Path, resume: bool, overwrite: bool) -> bool:
+    """Refuse to mix two runs in one folder: an existing run is only continued (resume)
+    or, when asked, replaced (overwrite). Returns whether an existing run is replaced."""
     run_dir = Path(run_dir)
     if resume:
         if not (run_dir / CHECKPOINT).is_file():
             raise FileNotFoundError(f"{run_dir / CHECKPOINT}: nothing to resume")
-        return run_dir
+        return False
     if run_dir.exists() and any(run_dir.iterdir()):
         if not overwrite:
             raise FileExistsError(f"{run_dir} already holds files; pass --resume to continue its run or --overwrite to replace it")
         if not (run_dir / CHECKPOINT).is_file():
             raise FileExistsError(f"{run_dir} holds files but no {CHECKPOINT}; refusing to replace a folder that is not a derain run")
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir
+        return True
+    return False
 
 
 def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, overwrite: bool = False,
           device: str = "auto", progress: bool = True) -> dict:
     """Train one experiment into run_dir; returns the history (also in history.json)."""
-    run_dir = prepare_run_dir(run_dir, resume, overwrite)
+    replaced = check_run_dir(run_dir, resume, overwrite)
     if resume:  # the saved configuration wins, except for a longer schedule
-        saved = TrainConfig.from_dict(load_checkpoint(run_dir / CHECKPOINT)["config"])
+        saved = TrainConfig.from_dict(load_checkpoint(Path(run_dir) / CHECKPOINT)["config"])
         config = replace(saved, epochs=config.epochs)
-    return Trainer(config, run_dir, device, progress).fit(resume=resume)
+    trainer = Trainer(config, run_dir, device, progress)  # reads the data: bad data leaves the folder as it was
+    if replaced:
+        shutil.rmtree(run_dir)
+    return trainer.fit(resume=resume)

@@ -75,6 +75,12 @@ def test_run_folders_are_never_mixed(tmp_path, capsys):
     assert main(["train", "--experiment", "baseline", "--profile", "smoke", "--out", str(other), "--overwrite"]) == 2
     assert (other / "notes.txt").read_text() == "keep me"
     assert main(["train", "--experiment", "baseline", "--profile", "smoke", "--out", str(tmp_path / "none"), "--resume"]) == 2
+    # bad data is found before anything is written: no empty folder, and a run to be replaced stays
+    before = (run / "checkpoint.pt").read_bytes()
+    for out in (tmp_path / "new", run):
+        assert main(args[:-1] + [str(out), "--data", str(tmp_path / "no such data"), "--overwrite"]) == 2
+    assert "no such data: dataset folder not found" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists() and (run / "checkpoint.pt").read_bytes() == before
 
 
 def test_resume_refuses_another_experiment(tmp_path):
