@@ -35,12 +35,21 @@ def _synth(args) -> int:
     return 0
 
 
+def _refuse_existing(paths: list[Path], overwrite: bool) -> None:
+    """Checked before the work starts, so a long run never ends in a refusal."""
+    existing = [p for p in paths if p.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{existing[0]} exists; pass --overwrite to replace it, or choose another --out")
+
+
 def _sheet(args) -> int:
     from .analysis import difference_map
-    from .figures import pair_sheet, save_figure
+    from .figures import figure_paths, pair_sheet, save_figure
     from .images import read_rgb
     from .pairs import find_pairs
 
+    out = Path(args.out)
+    _refuse_existing(figure_paths(out.stem, out.parent), args.overwrite)
     pairs = find_pairs(args.path, args.split)[: args.n]
     rows = []
     for pair in pairs:
@@ -49,7 +58,6 @@ def _sheet(args) -> int:
         rows.append((rain, clean, third))
     titles = ("rainy", "clean", "drop mask" if pairs[0].mask else "|rainy - clean| x4")
     fig = pair_sheet(rows, titles, [p.rain.name for p in pairs])
-    out = Path(args.out)
     paths = save_figure(fig, out.stem, out.parent)
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
@@ -78,11 +86,13 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from .evaluation import evaluate, summary_lines, write_evaluation
+    from .evaluation import evaluate, evaluation_paths, summary_lines, write_evaluation
     from .metrics import PROTOCOLS
     from .pairs import DataError
     from .trained import load_trained
 
+    if args.out:
+        _refuse_existing(evaluation_paths(args.out), args.overwrite)
     trained = load_trained(args.checkpoint, args.device) if args.checkpoint else None
     if trained is not None:
         print(trained.describe())
@@ -187,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output file; .png and .pdf are written")
     p.add_argument("--split", help="split to draw from (default: all)")
     p.add_argument("--n", type=_positive, default=8, help="pairs to show (default 8)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing sheet")
     p.set_defaults(run=_sheet)
 
     p = sub.add_parser("train", help="train one experiment of the report")
@@ -213,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crop", type=int, default=0, help="border pixels left out on each side (default 0)")
     p.add_argument("--tile", type=_positive, default=1024, help="largest side restored in one piece (default 1024)")
     p.add_argument("--out", help="write OUT.json and OUT.csv (per image and means)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT.json / OUT.csv")
     _device_option(p)
     p.set_defaults(run=_evaluate)
 

@@ -51,11 +51,15 @@ def evaluate(data: str | Path, split: str | None = None, trained: Trained | None
     }
 
 
+def evaluation_paths(out: str | Path) -> list[Path]:
+    """The files write_evaluation writes."""
+    return [Path(out).with_suffix(".json"), Path(out).with_suffix(".csv")]
+
+
 def write_evaluation(result: dict, out: str | Path) -> list[Path]:
     """out.json (everything) and out.csv (one row per image)."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    json_path, csv_path = out.with_suffix(".json"), out.with_suffix(".csv")
+    json_path, csv_path = evaluation_paths(out)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(json_path, (json.dumps(result, indent=1) + "\n").encode())
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=list(result["images"][0]), lineterminator="\n")

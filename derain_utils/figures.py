@@ -14,11 +14,15 @@ _PNG_METADATA = {"Software": "derain"}
 _PDF_METADATA = {"Creator": "derain", "Producer": "derain", "CreationDate": None}
 
 
+def figure_paths(name: str, folder: str | Path = FIGURES_DIR) -> list[Path]:
+    """The files save_figure writes."""
+    return [Path(folder) / f"{name}.png", Path(folder) / f"{name}.pdf"]
+
+
 def save_figure(fig: plt.Figure, name: str, folder: str | Path = FIGURES_DIR, dpi: int = 150) -> list[Path]:
     """Write `name`.png and `name`.pdf into `folder` (figures/ by default)."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / f"{name}.png", folder / f"{name}.pdf"]
+    paths = figure_paths(name, folder)
+    paths[0].parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(paths[0], dpi=dpi, bbox_inches="tight", metadata=_PNG_METADATA)
     fig.savefig(paths[1], bbox_inches="tight", metadata=_PDF_METADATA)
     return paths

@@ -37,6 +37,25 @@ def test_do_nothing_on_raindrop_mini_matches_the_known_values(tmp_path, capsys):
     assert "y-basicsr  PSNR / SSIM: doing nothing 19.27 dB" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("command", ["evaluate", "sheet"])
+def test_result_files_are_replaced_only_when_asked(tmp_path, rng, capsys, command):
+    for name in ("a", "b"):
+        clean = random_image(rng)
+        write_image(tmp_path / "data" / "clean" / f"{name}.png", clean)
+        write_image(tmp_path / "data" / "rain" / f"{name}.png", np.clip(clean.astype(int) + 40, 0, 255).astype(np.uint8))
+    data, out = str(tmp_path / "data"), tmp_path / "results" / "mine"
+    args = ["evaluate", "--data", data, "--out", str(out)] if command == "evaluate" else ["sheet", data, "--out", f"{out}.png"]
+    assert main(args) == 0
+    written = sorted(out.parent.iterdir())
+    assert [p.name for p in written] == (["mine.csv", "mine.json"] if command == "evaluate" else ["mine.pdf", "mine.png"])
+    for path in written:
+        path.write_text("the user's own")
+    assert main(args) == 2
+    assert "exists; pass --overwrite to replace it" in capsys.readouterr().err
+    assert all(p.read_text() == "the user's own" for p in written)
+    assert main(args + ["--overwrite"]) == 0 and all(p.read_bytes() != b"the user's own" for p in written)
+
+
 def test_model_evaluation_on_a_generic_folder(tmp_path, checkpoint):
     source = shared("robotcar_pairs")
     for name in sorted(p.name for p in (source / "rain").iterdir())[:3]:
