@@ -67,10 +67,11 @@ def _run_all(parameters: dict, out_dir: Path, kernel: str) -> list[Path]:
         try:
             # The notebooks' own output (training progress, epoch lines, findings) streams to the
             # terminal as it is produced, instead of a per-cell bar that sits still while a model
-            # trains. The kernel process logs only errors: its start-up notices are not the notebook's.
+            # trains. The kernel process's own log is silenced: its start-up notice and the socket
+            # traceback it prints when Ctrl-C shuts it down are not the notebook's output.
             papermill.execute_notebook(source, target, parameters=parameters, kernel_name=kernel, cwd=str(source.parent),
                                        progress_bar=False, stdout_file=sys.stdout, stderr_file=sys.stderr,
-                                       extra_arguments=["--IPKernelApp.log_level=ERROR"])
+                                       extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
         except PapermillExecutionError as err:
             first_line = (err.source.strip().splitlines() or [""])[0]
             raise ReproduceError(

@@ -65,7 +65,8 @@ def test_report_table_and_figures_come_from_the_metrics(smoke_reproduction, tmp_
 def _only_notebook(folder, monkeypatch, *sources):
     """Make `folder` the notebooks folder, holding one notebook with a parameters cell and these cells."""
     book = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
-    book.cells = [nbformat.v4.new_code_cell('PROFILE = "cpu"\nDATA = SEED = DEVICE = FIGURES_DIR = RUNS_DIR = None')]
+    names = ("PROFILE", "DATA", "SEED", "DEVICE", "FIGURES_DIR", "RUNS_DIR")
+    book.cells = [nbformat.v4.new_code_cell("\n".join(f"{name} = None" for name in names))]
     book.cells += [nbformat.v4.new_code_cell(source) for source in sources]
     book.cells[0].metadata["tags"] = ["parameters"]
     nbformat.write(book, folder / "01_only.ipynb")
@@ -84,6 +85,26 @@ def test_notebook_output_streams_to_the_terminal(tmp_path, monkeypatch, capsys):
     out, err = capsys.readouterr()
     assert "epoch 1/1: val PSNR 20.00 dB" in out and "\rtraining: 100%" in err
     assert out.index("[1/1] 01_only.ipynb") < out.index("epoch 1/1") < out.index("[1/1] 01_only.ipynb done")
+
+
+def test_ctrl_c_stops_the_reproduction_cleanly(tmp_path, monkeypatch):
+    import signal
+    import subprocess
+    import sys
+
+    _only_notebook(tmp_path, monkeypatch, "import time\nprint('training', flush=True)\ntime.sleep(60)")
+    script = ("import pathlib, sys; import derain_utils.reproduce as r; r.NOTEBOOKS_DIR = pathlib.Path(sys.argv[1]); "
+              "from derain_utils.cli import main; sys.exit(main(['reproduce', '--profile', 'smoke', '--figures-dir', sys.argv[2]]))")
+    child = subprocess.Popen([sys.executable, "-c", script, str(tmp_path), str(tmp_path / "f")], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    while "training" not in child.stdout.readline():  # the notebook is inside its long cell
+        pass
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=30)
+    assert child.returncode == 130
+    assert err.strip().endswith("derain reproduce: interrupted; run it again to continue the interrupted training")
+    assert "Traceback" not in err
 
 
 def test_data_notebook_runs_on_real_raindrop_pairs(tmp_path):
