@@ -29,11 +29,12 @@ def test_one_step_changes_both_networks(tmp_path, experiment):
 
 
 @pytest.mark.parametrize("experiment", ["baseline", "pix2pix", "stabilized"])
-def test_the_paper_profile_trains(tmp_path, experiment):
+def test_the_paper_profile_trains(tmp_path, experiment, capsys):
     """The report's full-size networks (256x256, 64 base channels) through one real epoch
     of two images, on the CPU: the GPU profile is the same code on another device."""
     config = make_config(experiment, "paper", train_pairs=2, val_pairs=1, epochs=1)
-    history = train(config, tmp_path, device="cpu", progress=False)
+    history = train(config, tmp_path, device="cpu")
+    assert "the paper profile is the report's GPU setting" in capsys.readouterr().err  # a CPU run is told how long
     epoch = history["epochs"][0]
     assert (config.image_size, config.batch_size, epoch["epoch"]) == (256, 16, 1)
     assert epoch["g_loss"] > 0 and 0 < epoch["val_psnr_rgb"] < epoch["input_psnr_rgb"]
