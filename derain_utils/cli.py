@@ -8,6 +8,7 @@ from pathlib import Path
 
 from . import __version__
 from .paths import BUILD_DIR, FIGURES_DIR
+from .presets import EXPERIMENTS
 
 
 def _check_data(args) -> int:
@@ -69,8 +70,11 @@ def _train(args) -> int:
     from .presets import make_config
     from .training import train
 
+    if args.extra_photos and args.data != "synthetic":
+        raise ValueError("--extra-photos adds clean photos to the synthetic data; it does not apply to --data FOLDER")
     config = make_config(args.experiment, args.profile, data=args.data, epochs=args.epochs, seed=args.seed,
-                         bf16=args.bf16 or None, channels_last=args.channels_last or None)
+                         bf16=args.bf16 or None, channels_last=args.channels_last or None,
+                         extra_photos=str(Path(args.extra_photos).expanduser().resolve()) if args.extra_photos else None)
     if args.residual:
         if config.generator != "unet":
             raise ValueError("--residual applies to the U-Net generator of pix2pix and stabilized")
@@ -82,6 +86,21 @@ def _train(args) -> int:
           f"PSNR {last['val_psnr_rgb']:.2f} dB, SSIM {last['val_ssim_rgb']:.4f} (rgb); "
           f"doing nothing: PSNR {last['input_psnr_rgb']:.2f} dB, SSIM {last['input_ssim_rgb']:.4f}")
     print(f"run files in {args.out}: checkpoint.pt, history.json, history.csv")
+    return 0
+
+
+def _ablate(args) -> int:
+    from .ablation import ROWS, ablation_table, run_ablation
+    from .presets import ABLATION_EPOCHS, make_config
+
+    unknown = [r for r in args.rows if r not in ROWS]
+    if unknown:
+        raise ValueError(f"unknown ablation row {unknown[0]!r}; rows: {', '.join(ROWS)}")
+    rows = {name: ROWS[name] for name in (["default"] + [r for r in args.rows if r != "default"] if args.rows else ROWS)}
+    signal_to_interrupt()
+    results = run_ablation(make_config("attentive", args.profile, data=args.data, seed=args.seed), Path(args.out),
+                           args.epochs or ABLATION_EPOCHS[args.profile], args.device, rows=rows)
+    print(ablation_table(results))
     return 0
 
 
@@ -200,8 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing sheet")
     p.set_defaults(run=_sheet)
 
-    p = sub.add_parser("train", help="train one experiment of the report")
-    p.add_argument("--experiment", required=True, choices=("baseline", "pix2pix", "stabilized"))
+    p = sub.add_parser("train", help="train one experiment of the report, or experiment 4 (attentive)")
+    p.add_argument("--experiment", required=True, choices=EXPERIMENTS)
     p.add_argument("--data", default="synthetic", help="'synthetic' (default) or a folder of pairs (Raindrop or rain/ + clean/)")
     p.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "paper"), help="run size (default cpu)")
     p.add_argument("--out", required=True, help="run folder: checkpoint.pt, history.json, history.csv")
@@ -212,9 +231,21 @@ def build_parser() -> argparse.ArgumentParser:
     _device_option(p)
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
+    p.add_argument("--extra-photos", metavar="FOLDER",
+                   help="a folder of your own clean photos (subfolders too) added to the embedded training photos")
     p.add_argument("--residual", action="store_true",
                    help="U-Net predicts a correction added to the rainy input (not the report's model; see README)")
     p.set_defaults(run=_train)
+
+    p = sub.add_parser("ablate", help="experiment 4 with one idea changed per row, every row trained alike")
+    p.add_argument("--out", required=True, help="folder of the rows' runs; finished rows are reused, an interrupted one resumed")
+    p.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "paper"), help="run size (default cpu)")
+    p.add_argument("--epochs", type=_positive, help="epochs of every row (default: the profile's ablation budget)")
+    p.add_argument("--data", default="synthetic", help="'synthetic' (default) or a folder of pairs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rows", nargs="+", default=[], metavar="ROW", help="only these rows (quoted names), beside the default")
+    _device_option(p)
+    p.set_defaults(run=_ablate)
 
     p = sub.add_parser("evaluate", help="full-resolution PSNR/SSIM of a model and of doing nothing on real pairs")
     p.add_argument("--checkpoint", help="a checkpoint.pt or run folder; without it, only doing nothing is scored")
@@ -258,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=_positive, default=32)
     p.add_argument("--pairs", type=_positive, default=512, help="pairs to render in the timed part")
     p.add_argument("--threads", type=_positive, default=1, help="torch CPU threads (default 1: one core)")
-    p.add_argument("--training", choices=("baseline", "pix2pix", "stabilized"),
+    p.add_argument("--training", choices=EXPERIMENTS,
                    help="time this experiment's training step instead of the renderer (fp32/bf16, channels_last or not)")
     p.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "paper"), help="profile of --training (default cpu)")
     p.add_argument("--device", default="auto", help="device of --training: auto, cpu or cuda")
@@ -281,12 +312,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (FileNotFoundError, FileExistsError, ValueError) as err:
+    except (FileNotFoundError, FileExistsError, ValueError, ArithmeticError) as err:  # ArithmeticError: a diverged run
         print(f"derain {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         hint = {"train": "; continue with --resume", "reproduce": "; run it again to continue the interrupted training",
-                "predict": "; continue with --resume"}.get(args.command, "")
+                "predict": "; continue with --resume", "ablate": "; run it again to continue"}.get(args.command, "")
         print(f"derain {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
 

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from .augmentation import JITTER, jitter_colours
 from .pairs import ImagePair
 
 
@@ -16,23 +17,27 @@ class PairedImageDataset(Dataset):
     """Rainy/clean pairs as float tensors in [0, 1], shape (3, H, W).
 
     train=True gives aligned random crops: the same window and the same left-right flip
-    are applied to both images, so the pair stays pixel-aligned. train=False gives whole
-    images for evaluation. Decoded images are kept in memory as uint8 (about 1 MB per
-    720x480 pair), so only the first epoch decodes files; with DataLoader workers, use
-    persistent_workers=True so the cache survives between epochs.
+    are applied to both images, so the pair stays pixel-aligned; augment=True adds the
+    same colour jitter to both. train=False gives whole images for evaluation. Decoded
+    images are kept in memory as uint8 (about 1 MB per 720x480 pair), so only the first
+    epoch decodes files; with DataLoader workers, use persistent_workers=True so the cache
+    survives between epochs.
 
-    Items are ImagePair (decoded lazily) or (rainy, clean) uint8 arrays already in memory.
+    Items are ImagePair (decoded lazily) or (rainy, clean) uint8 arrays already in memory,
+    or (rainy, clean, mask) for rendered pairs: the renderer's drop mask, (H, W, 1) uint8,
+    then travels with them as "mask".
     """
 
-    def __init__(self, pairs: Sequence[ImagePair | tuple[np.ndarray, np.ndarray]], crop_size: int | None = 256, train: bool = True,
-                 repeat: int = 1):
+    def __init__(self, pairs: Sequence[ImagePair | tuple[np.ndarray, ...]], crop_size: int | None = 256, train: bool = True,
+                 repeat: int = 1, augment: bool = False):
         if train and not crop_size:
             raise ValueError("training crops need a crop_size")
         self.pairs = list(pairs)
         self.crop_size = crop_size
         self.train = train
         self.repeat = repeat  # a small folder is visited `repeat` times per epoch, with other crops each time
-        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.augment = augment
+        self._cache: dict[int, tuple[np.ndarray, ...]] = {}
 
     def __len__(self) -> int:
         return len(self.pairs) * self.repeat
@@ -44,6 +49,14 @@ class PairedImageDataset(Dataset):
 
     def arrays(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """The decoded (rainy, clean) uint8 arrays of one pair, from the cache when there."""
+        return self._arrays(index)[:2]
+
+    def mask(self, index: int) -> np.ndarray | None:
+        """The renderer's drop mask of a rendered pair, (H, W, 1) uint8; None for real pairs."""
+        arrays = self._arrays(index)
+        return arrays[2] if len(arrays) > 2 else None
+
+    def _arrays(self, index: int) -> tuple[np.ndarray, ...]:
         index %= len(self.pairs)
         if index not in self._cache:
             item = self.pairs[index]
@@ -52,30 +65,36 @@ class PairedImageDataset(Dataset):
         return self._cache[index]
 
     def __getitem__(self, index: int) -> dict:
-        rain, clean = (torch.from_numpy(a).permute(2, 0, 1) for a in self.arrays(index))
+        images = [torch.from_numpy(a).permute(2, 0, 1) for a in self._arrays(index)]
         if self.train:
-            rain, clean = _aligned_crop(rain, clean, self.crop_size)
-        return {"rain": rain.float() / 255.0, "clean": clean.float() / 255.0, "name": self.name(index)}
+            images = _aligned_crop(images, self.crop_size)
+        item = {"rain": images[0].float() / 255.0, "clean": images[1].float() / 255.0, "name": self.name(index)}
+        if self.augment:
+            item["rain"], item["clean"] = jitter_colours([item["rain"], item["clean"]], torch.empty(3).uniform_(*JITTER).tolist())
+        if len(images) > 2:
+            item["mask"] = images[2].float() / 255.0
+        return item
 
 
-def _aligned_crop(rain: torch.Tensor, clean: torch.Tensor, size: int):
-    """One random window and flip for both images; small images are mirror-padded first."""
-    h, w = rain.shape[1:]
+def _aligned_crop(images: list[torch.Tensor], size: int) -> list[torch.Tensor]:
+    """One random window and flip for all images of a pair; small ones are mirror-padded first."""
+    h, w = images[0].shape[1:]
     if h < size or w < size:
         pad = (0, max(0, size - w), 0, max(0, size - h))
-        rain, clean = (F.pad(x[None].float(), pad, mode="reflect")[0].to(x.dtype) for x in (rain, clean))
-        h, w = rain.shape[1:]
+        images = [F.pad(x[None].float(), pad, mode="reflect")[0].to(x.dtype) for x in images]
+        h, w = images[0].shape[1:]
     top = int(torch.randint(0, h - size + 1, ()))
     left = int(torch.randint(0, w - size + 1, ()))
-    rain = rain[:, top : top + size, left : left + size]
-    clean = clean[:, top : top + size, left : left + size]
+    images = [x[:, top : top + size, left : left + size] for x in images]
     if torch.rand(()) < 0.5:
-        rain, clean = rain.flip(-1), clean.flip(-1)
-    return rain, clean
+        images = [x.flip(-1) for x in images]
+    return images
 
 
-def _checked(item, index: int) -> tuple[np.ndarray, np.ndarray]:
-    rain, clean = item
-    if rain.shape != clean.shape or rain.dtype != np.uint8 or rain.ndim != 3 or rain.shape[2] != 3:
+def _checked(item, index: int) -> tuple[np.ndarray, ...]:
+    rain, clean = item[:2]
+    if len(item) not in (2, 3) or rain.shape != clean.shape or rain.dtype != np.uint8 or rain.ndim != 3 or rain.shape[2] != 3:
         raise ValueError(f"pair {index}: expected two (H, W, 3) uint8 arrays of one size, got {rain.shape} {rain.dtype} and {clean.shape} {clean.dtype}")
-    return rain, clean
+    if len(item) == 3 and item[2].shape[:2] != rain.shape[:2]:
+        raise ValueError(f"pair {index}: its mask is {item[2].shape[:2]}, the images {rain.shape[:2]}")
+    return tuple(item)

@@ -43,14 +43,32 @@ def restore(generator: nn.Module, image: np.ndarray, bf16: bool = False) -> np.n
 
 
 @torch.no_grad()
-def patch_confidence(discriminator: nn.Module, rainy: np.ndarray, image: np.ndarray) -> np.ndarray:
-    """How real the discriminator finds each patch of `image` (given the rainy input):
-    sigmoid of its logit map, stretched to the image size, in [0, 1]."""
+def restore_with_mask(generator: nn.Module, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For a generator that predicts a drop mask: its clean version of one rainy (H, W, 3)
+    uint8 image, and the mask, (H, W) float in [0, 1]."""
+    device = next(generator.parameters()).device
+    was_training = generator.training
+    generator.eval()
+    try:
+        output, logits = generator.forward_with_mask(image_tensor(image, device))
+    finally:
+        generator.train(was_training)
+    return to_uint8(output)[0], torch.sigmoid(logits.float())[0, 0].cpu().numpy()
+
+
+@torch.no_grad()
+def patch_confidence(discriminator: nn.Module, rainy: np.ndarray, image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """How real the discriminator finds each patch of `image` (given the rainy input, and
+    the drop mask (H, W) in [0, 1] for a discriminator that sees one): sigmoid of its
+    logit map, stretched to the image size, in [0, 1]."""
     device = next(discriminator.parameters()).device
     was_training = discriminator.training
     discriminator.eval()
+    inputs = [image_tensor(rainy, device), image_tensor(image, device)]
+    if getattr(discriminator, "mask_channels", 0):
+        inputs.append(torch.from_numpy(np.asarray(mask, np.float32))[None, None].to(device))
     try:
-        logits = discriminator(image_tensor(rainy, device), image_tensor(image, device)).float()
+        logits = discriminator(*inputs).float()
     finally:
         discriminator.train(was_training)
     if logits.ndim == 2:  # a whole-image discriminator: one score for the picture

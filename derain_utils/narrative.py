@@ -97,3 +97,38 @@ def gain_vs_contrast(name: str, rows: list[dict]) -> str:
         reading = "its gain hardly depends on how strong the drops are"
     return (f"{name}: better than doing nothing on {wins} of {len(rows)} held-out images; correlation between gain "
             f"and drop contrast r = {r:.2f}: {reading}.")
+
+
+def ablation(results: list[dict]) -> str:
+    """What each idea of experiment 4 is worth: every row against the default, on the
+    validation photo (where the default was chosen) and on the test photos."""
+    default = results[0]
+    test = default.get("test_psnr") is not None
+    lines = [f"The default gains {default['psnr'] - default['input_psnr']:+.2f} dB over doing nothing on the validation photo"
+             + (f" and {default['test_psnr'] - default['test_input_psnr']:+.2f} dB on the test photos" if test else "")
+             + f" after {default['epochs']} epochs."]
+    for r in results[1:]:
+        delta = r["psnr"] - default["psnr"]
+        verdict = "costs" if delta < 0 else "adds"
+        lines.append(f"{r['row']}: {verdict} {abs(delta):.2f} dB on the validation photo against the default"
+                     + (f" ({r['test_psnr'] - default['test_psnr']:+.2f} dB on the test photos)" if test else "") + ".")
+    return "\n".join(lines)
+
+
+def failures(analysis: dict) -> str:
+    """Where the gain comes from: inside or outside the drops, and which drops are removed."""
+    regions = analysis["regions"]
+    drops = analysis["drops"]
+    gain = np.array([d["gain"] for d in drops])
+    size = np.array([d["diameter"] for d in drops])
+    contrast = np.array([d["contrast"] for d in drops])
+    small, large = gain[size <= np.median(size)].mean(), gain[size > np.median(size)].mean()
+    faint, strong = gain[contrast <= np.median(contrast)].mean(), gain[contrast > np.median(contrast)].mean()
+    return (
+        f"Inside the drops ({analysis['drop_share']:.0%} of the pixels) the model scores {regions['inside']['model']:.2f} dB "
+        f"against {regions['inside']['input']:.2f} dB for doing nothing; outside them {regions['outside']['model']:.2f} dB "
+        f"against {regions['outside']['input']:.2f} dB.\n"
+        f"Of {len(drops)} drops, {int((gain > 0).sum())} end closer to the clean photo. Drops up to {np.median(size):.1f} pixels "
+        f"across gain {small:+.2f} dB on average, larger ones {large:+.2f} dB; drops fainter than {np.median(contrast):.0f} grey "
+        f"levels gain {faint:+.2f} dB, stronger ones {strong:+.2f} dB."
+    )

@@ -77,28 +77,37 @@ def folder_split(name: str) -> str:
     return "val" if bucket == 0 else "test" if bucket == 1 else "train"
 
 
-def folder_photos(folder: str | Path, split: str) -> tuple[Photo, ...]:
-    """Photos of one split from a folder of the user's clean images (png, jpg, jpeg).
+def folder_photos(folder: str | Path, split: str | None) -> tuple[Photo, ...]:
+    """Photos of one split from a folder of the user's clean images (png, jpg, jpeg),
+    subfolders included; split None takes them all.
 
     With fewer than ten photos the hash may leave a split empty; then the last photos in
     name order are held out, so val and test always have one photo when there are three.
     """
-    _check_split(split)
+    if split is not None:
+        _check_split(split)
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: clean photo folder not found")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    files = {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*"))
+             if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS}
     if not files:
-        raise FileNotFoundError(f"{folder}: no .png, .jpg or .jpeg photos in this folder")
-    splits = {p.name: folder_split(p.name) for p in files}
+        raise FileNotFoundError(f"{folder}: no .png, .jpg or .jpeg photos in this folder or its subfolders")
+    splits = {name: folder_split(name) for name in files}
     if len(files) >= 3:
         for held_out in ("val", "test"):
             if held_out not in splits.values():
-                splits[[p.name for p in files if splits[p.name] == "train"][-1]] = held_out
-    chosen = [p for p in files if splits[p.name] == split]
+                splits[[name for name in files if splits[name] == "train"][-1]] = held_out
+    chosen = [name for name in files if split is None or splits[name] == split]
     if not chosen:
         raise ValueError(f"{folder}: no photo falls in the {split!r} split ({len(files)} photos)")
-    return tuple(Photo(p.stem, read_rgb(p)) for p in chosen)
+    return tuple(Photo(name.rsplit(".", 1)[0], read_rgb(files[name])) for name in chosen)
+
+
+def training_photos(extra: str | Path = "") -> tuple[Photo, ...]:
+    """The embedded training photos, plus every photo of the user's folder `extra`
+    (validation and test stay on the embedded held-out photos)."""
+    return embedded_photos("train") + (folder_photos(extra, None) if extra else ())
 
 
 def clean_photos(source: str | Path, split: str) -> tuple[Photo, ...]:

@@ -34,9 +34,12 @@ def _per_epoch(history: dict, key: str) -> tuple[np.ndarray, np.ndarray]:
     return np.array([e["epoch"] for e in epochs]), np.array([e[key] for e in epochs])
 
 
-def training_curves(history: dict, panels: Sequence[tuple[str, Series]], title: str = "") -> plt.Figure:
-    """One panel per (panel title, series): every step as a thin line, epoch means as dots."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)
+def training_curves(history: dict, panels: Sequence[tuple[str, Series]], title: str = "", psnr: bool = False) -> plt.Figure:
+    """One panel per (panel title, series): every step as a thin line, epoch means as dots;
+    psnr=True adds the held-out PSNR per epoch beside doing nothing as a last panel."""
+    fig, axes = plt.subplots(1, len(panels) + psnr, figsize=(4.2 * (len(panels) + psnr), 3.2), squeeze=False)
+    if psnr:
+        _psnr_panel(axes[0][-1], history)
     for ax, (panel_title, series) in zip(axes[0], panels):
         for i, (key, label) in enumerate(series):
             colour = f"C{i}"
@@ -100,3 +103,60 @@ def histogram_panel(ax, values: dict[str, Sequence[np.ndarray]], title: str, bin
     ax.set_xlabel("luminance (0-255)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
+
+
+def ablation_bars(results: Sequence[dict]) -> plt.Figure:
+    """Each ablation row's PSNR gain over doing nothing, on the validation photo (where the
+    choices are made) and on the test photos (scored for the record)."""
+    names = [r["row"] for r in results][::-1]
+    y = np.arange(len(names))
+    sets = [("validation", "psnr", "input_psnr")]
+    if results[0].get("test_psnr") is not None:
+        sets.append(("test", "test_psnr", "test_input_psnr"))
+    height = 0.8 / len(sets)
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(names) + 1.2))
+    for i, (label, key, nothing) in enumerate(sets):
+        gains = [r[key] - r[nothing] for r in results][::-1]
+        ax.barh(y + (i - (len(sets) - 1) / 2) * height, gains, height, color=f"C{i}", label=f"{label} photos")
+    ax.axvline(0, color="0.3", lw=1)
+    ax.set_yticks(y, names)
+    ax.set_xlabel("PSNR gain over doing nothing (dB, RGB)")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def _binned_means(x: np.ndarray, y: np.ndarray, bins: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of y in bins of x holding equal numbers of points, at each bin's median x."""
+    order = np.argsort(x)
+    chunks = [c for c in np.array_split(order, min(bins, len(x))) if len(c)]
+    return np.array([np.median(x[c]) for c in chunks]), np.array([y[c].mean() for c in chunks])
+
+
+def failure_analysis(failures: dict) -> plt.Figure:
+    """Three views of where a restoration gains: PSNR inside and outside the drops, and
+    every drop's gain against its size and against its contrast, with binned means."""
+    fig, (regions, size, contrast) = plt.subplots(1, 3, figsize=(13, 3.4))
+    names = ("inside", "outside")
+    for i, (who, label) in enumerate((("input", "doing nothing"), ("model", "model"))):
+        values = [failures["regions"][r][who] for r in names]
+        bars = regions.bar(np.arange(2) + (i - 0.5) * 0.38, values, 0.38, color=f"C{i}" if who == "model" else "0.6", label=label)
+        regions.bar_label(bars, fmt="%.1f", fontsize=8)
+    regions.set_xticks(np.arange(2), [f"inside drops ({failures['drop_share']:.0%})", f"outside ({1 - failures['drop_share']:.0%})"])
+    regions.set(ylabel="PSNR (dB, RGB)", title="inside and outside the drops")
+    regions.legend(fontsize=8)
+    drops = failures["drops"]
+    gain = np.array([d["gain"] for d in drops])
+    for ax, key, label in ((size, "diameter", "drop diameter (pixels)"), (contrast, "contrast", "drop contrast (grey levels)")):
+        x = np.array([d[key] for d in drops])
+        ax.scatter(x, gain, s=4, alpha=0.25, color="C0", label=f"{len(drops)} drops")
+        ax.plot(*_binned_means(x, gain), "o-", color="C3", ms=4, label="mean per bin")
+        ax.axhline(0, color="0.3", ls="--", lw=1)
+        ax.set(xlabel=label, ylabel="gain in the drop (dB)", title=f"gain against drop {key}")
+        ax.set_xscale("log")
+        ax.legend(fontsize=8)
+    for ax in (regions, size, contrast):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -3,7 +3,8 @@
 An experiment fixes what the report compares (networks, losses, learning rates, label
 tricks); a profile fixes how big the run is: ``paper`` is the report's setting, ``cpu`` a
 reduced but real run that trains on a 2-core laptop in minutes, ``smoke`` a seconds-long
-run for tests and nbval.
+run for tests and nbval. Experiment 4 (``attentive``) goes beyond the report: a drop mask,
+blending, fresh drops every epoch and augmentation (see models/attentive.py).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields, replace
 
-EXPERIMENTS = ("baseline", "pix2pix", "stabilized")
+EXPERIMENTS = ("baseline", "pix2pix", "stabilized", "attentive")
 PROFILES = ("smoke", "cpu", "paper")
 
 
@@ -31,12 +32,22 @@ class TrainConfig:
     betas_g: tuple[float, float] = (0.5, 0.999)
     betas_d: tuple[float, float] = (0.5, 0.999)
     l1_weight: float = 100.0
+    adv_weight: float = 1.0  # weight of the adversarial term in the generator's loss
+    drop_weight: float = 0.0  # extra L1 weight on drop pixels: their L1 counts 1 + drop_weight times
+    mask_weight: float = 0.0  # BCE weight of the drop-mask (attention) supervision
+    contrast_weight: float = 0.0  # contrastive regulariser: towards the clean target, away from the rainy input
+    mask_threshold: int = 0  # drop pixels: |rainy - clean| above this many grey levels (0: the data's default)
+    lr_schedule: str = "constant"  # or 'cosine': decays to 0 over the run's steps
+    clip_grad: float = 0.0  # gradient-norm clipping of both networks (0: off)
     real_label: float = 1.0  # discriminator targets; label smoothing moves them inwards
     fake_label: float = 0.0
     flip_prob: float = 0.0  # share of samples whose real/fake targets are swapped for D
     data: str = "synthetic"  # 'synthetic' (embedded photos + rendered drops) or a folder
     train_pairs: int = 1024  # synthetic pairs rendered for training; crops per epoch at least, for a folder
-    val_pairs: int = 64  # synthetic pairs rendered from the validation photos
+    val_pairs: int = 64  # synthetic pairs rendered from the validation photos (and as many from the test photos)
+    fresh_drops: bool = False  # synthetic: render new drops on new crops every epoch instead of one fixed set
+    augment: bool = False  # paired augmentation: flips and colour jitter, the same for rainy and clean
+    extra_photos: str = ""  # synthetic: a folder of clean photos added to the embedded training photos
     seed: int = 0
     bf16: bool = False
     channels_last: bool = False
@@ -59,15 +70,27 @@ _EXPERIMENT = {
     "baseline": dict(generator="baseline", discriminator="baseline", l1_weight=0.0, betas_g=(0.9, 0.999), betas_d=(0.9, 0.999)),
     "pix2pix": dict(generator="unet", discriminator="patchgan"),
     "stabilized": dict(generator="unet", discriminator="patchgan", lr_g=5e-4, lr_d=2e-4, real_label=0.9, fake_label=0.1, flip_prob=0.075),
+    # Measured choices (README, notebook 05): the adversarial term weighs 1/1000 of the L1
+    # term (pix2pix's 1/100 cost 0.9 dB); a high learning rate with a cosine decay.
+    "attentive": dict(generator="attentive", discriminator="patchgan", lr_g=4e-3, lr_d=2e-4, adv_weight=0.1, drop_weight=4.0,
+                      mask_weight=10.0, lr_schedule="cosine", clip_grad=10.0, fresh_drops=True, augment=True),
 }
 
 _PROFILE = {
-    "paper": dict(image_size=256, batch_size=16, epochs=200, train_pairs=1024, val_pairs=64, unet=dict(depth=6, base=64), patch=dict(base=64)),
+    "paper": dict(image_size=256, batch_size=16, epochs=200, train_pairs=1024, val_pairs=64, unet=dict(depth=6, base=64), patch=dict(base=64),
+                  attentive=dict(base=32, depth=5), attentive_patch=dict(base=32)),
     # Epochs per experiment: each cpu run takes about 5 minutes on a 2-core laptop.
-    "cpu": dict(image_size=128, batch_size=8, epochs=dict(baseline=8, pix2pix=18, stabilized=18), train_pairs=768, val_pairs=32,
-                channels_last=True, unet=dict(depth=6, base=32), patch=dict(base=32)),
-    "smoke": dict(image_size=32, batch_size=4, epochs=2, train_pairs=16, val_pairs=4, unet=dict(depth=5, base=8), patch=dict(base=8, layers=2)),
+    "cpu": dict(image_size=128, batch_size=8, epochs=dict(baseline=8, pix2pix=18, stabilized=18, attentive=30), train_pairs=768, val_pairs=32,
+                channels_last=True, unet=dict(depth=6, base=32), patch=dict(base=32), attentive=dict(base=16, depth=4),
+                attentive_patch=dict(base=8)),
+    "smoke": dict(image_size=32, batch_size=4, epochs=2, train_pairs=16, val_pairs=4, unet=dict(depth=5, base=8), patch=dict(base=8, layers=2),
+                  attentive=dict(base=8, depth=2), attentive_patch=dict(base=8, layers=2)),
 }
+
+
+# Epochs of every row of experiment 4's ablation (ablation.py): fewer than the experiment's
+# own run, so that the whole table fits the profile's budget.
+ABLATION_EPOCHS = {"smoke": 1, "cpu": 10, "paper": 50}
 
 
 def make_config(experiment: str, profile: str = "cpu", **overrides) -> TrainConfig:
@@ -79,11 +102,15 @@ def make_config(experiment: str, profile: str = "cpu", **overrides) -> TrainConf
     spec = dict(_EXPERIMENT[experiment])
     sizes = dict(_PROFILE[profile])
     unet, patch = sizes.pop("unet"), sizes.pop("patch")
+    attentive, attentive_patch = sizes.pop("attentive"), sizes.pop("attentive_patch")
     if isinstance(sizes["epochs"], dict):
         sizes["epochs"] = sizes["epochs"][experiment]
     if spec["generator"] == "unet":
         spec["generator_options"] = dict(unet)
         spec["discriminator_options"] = dict(patch)
+    elif spec["generator"] == "attentive":  # its PatchGAN also sees the drop mask
+        spec["generator_options"] = dict(attentive)
+        spec["discriminator_options"] = dict(attentive_patch, mask_channels=1)
     else:
         spec["generator_options"] = dict(image_size=sizes["image_size"])
     config = TrainConfig(experiment=experiment, profile=profile, **spec, **sizes)

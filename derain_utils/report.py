@@ -1,8 +1,8 @@
 """The written report, built to HTML with its numbers filled in from figures/metrics.json.
 
 report/report.md is Markdown with Jinja2 placeholders: ``{{ table }}`` is the results
-table and ``{{ m.pix2pix.psnr | db }}`` any single measured number, so no number in the
-report is typed by hand. Figures are copied beside the HTML, so the output folder can be
+table, ``{{ ablation }}`` experiment 4's ablation and ``{{ m.pix2pix.psnr | db }}`` any
+single measured number, so no number in the report is typed by hand. Figures are copied beside the HTML, so the output folder can be
 opened or shared on its own.
 """
 
@@ -16,10 +16,12 @@ from pathlib import Path
 import jinja2
 import markdown
 
+from .ablation import ablation_table
 from .paths import BUILD_DIR, FIGURES_DIR, PROJECT_ROOT
 
 REPORT_SOURCE = PROJECT_ROOT / "report" / "report.md"
-EXPERIMENT_NAMES = {"baseline": "Baseline GAN (exp. 1)", "pix2pix": "Pix2Pix (exp. 2)", "stabilized": "Pix2Pix stabilized (exp. 3)"}
+EXPERIMENT_NAMES = {"baseline": "Baseline GAN (exp. 1)", "pix2pix": "Pix2Pix (exp. 2)", "stabilized": "Pix2Pix stabilized (exp. 3)",
+                    "attentive": "Find the drops, repaint only there (exp. 4)"}
 
 # Published results on the real Raindrop test_a set, quoted as context for our numbers,
 # never as our results: Qian et al., "Attentive Generative Adversarial Network for
@@ -44,27 +46,35 @@ code { background: #f3f3f3; padding: 0 0.2em; }
 
 
 def results_rows(metrics: dict) -> list[dict]:
-    """Doing nothing, then each experiment present in metrics, on the same held-out images."""
+    """Doing nothing, then each experiment present in metrics, on the same held-out
+    images: the validation photo, and the test photos when the data has them."""
     present = [k for k in EXPERIMENT_NAMES if k in metrics]
     if not present:
         raise ValueError("metrics.json holds no experiment results yet; run the experiment notebooks first")
     first = metrics[present[0]]
-    rows = [{"method": "Doing nothing (rainy input)", "psnr": first["input_psnr"], "ssim": first["input_ssim"], "epochs": None, "seconds": None}]
+    rows = [{"method": "Doing nothing (rainy input)", "psnr": first["input_psnr"], "ssim": first["input_ssim"],
+             "test_psnr": first.get("test_input_psnr"), "test_ssim": first.get("test_input_ssim"), "epochs": None, "seconds": None}]
     for key in present:
         m = metrics[key]
-        if abs(m["input_psnr"] - first["input_psnr"]) > 1e-9:
-            raise ValueError(f"{key} was scored on other held-out images than {present[0]}; rerun the notebooks together")
-        rows.append({"method": EXPERIMENT_NAMES[key], "psnr": m["psnr"], "ssim": m["ssim"], "epochs": m["epochs"], "seconds": m["train_seconds"]})
+        for score in ("input_psnr", "test_input_psnr"):
+            if abs((m.get(score) or 0) - (first.get(score) or 0)) > 1e-9:
+                raise ValueError(f"{key} was scored on other held-out images than {present[0]}; rerun the notebooks together")
+        rows.append({"method": EXPERIMENT_NAMES[key], "psnr": m["psnr"], "ssim": m["ssim"], "test_psnr": m.get("test_psnr"),
+                     "test_ssim": m.get("test_ssim"), "epochs": m["epochs"], "seconds": m["train_seconds"]})
     return rows
 
 
 def results_table(metrics: dict) -> str:
-    """The results table as Markdown."""
-    lines = ["| method | PSNR (dB, RGB) | SSIM (RGB) | epochs | training time |", "| --- | ---: | ---: | ---: | ---: |"]
-    for r in results_rows(metrics):
+    """The results table as Markdown: validation and (when there are any) test images."""
+    rows = results_rows(metrics)
+    test = rows[0]["test_psnr"] is not None
+    lines = ["| method | val PSNR (dB) | val SSIM |" + (" test PSNR (dB) | test SSIM |" if test else "") + " epochs | training time |"]
+    lines.append("| --- |" + " ---: |" * (lines[0].count("|") - 2))
+    for r in rows:
         epochs = "-" if r["epochs"] is None else str(r["epochs"])
         seconds = "-" if r["seconds"] is None else f"{r['seconds'] / 60:.1f} min"
-        lines.append(f"| {r['method']} | {r['psnr']:.2f} | {r['ssim']:.3f} | {epochs} | {seconds} |")
+        scores = f" {r['psnr']:.2f} | {r['ssim']:.3f} |" + (f" {r['test_psnr']:.2f} | {r['test_ssim']:.3f} |" if test else "")
+        lines.append(f"| {r['method']} |{scores} {epochs} | {seconds} |")
     return "\n".join(lines)
 
 
@@ -89,6 +99,7 @@ def build_report(source: Path = REPORT_SOURCE, metrics_path: Path = FIGURES_DIR 
     env.filters["minutes"] = lambda v: f"{v / 60:.1f} min"
     try:
         text = env.from_string(source.read_text()).render(m=metrics, table=results_table(metrics), published=published_table(),
+                                                          ablation=ablation_table(metrics["ablation"]) if "ablation" in metrics else "",
                                                           published_protocol=PUBLISHED_PROTOCOL)
     except jinja2.UndefinedError as err:
         raise ValueError(f"{source}: a placeholder has no value in {metrics_path} ({err.message})") from None

@@ -1,7 +1,8 @@
 """Synthetic rainy/clean pairs: random crops of clean photos with rendered lens drops.
 
-Sample ``i`` of a stream depends only on (seed, stream, i), so a dataset is the same
-whatever the batch size, and its first k pairs are the pairs of a smaller dataset.
+Sample ``i`` of a stream depends only on (seed, stream, i), or (seed, stream, epoch, i)
+for the fresh drops of one training epoch, so a dataset is the same whatever the batch
+size, and its first k pairs are the pairs of a smaller dataset.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 from tqdm import tqdm
 
 from . import __version__
+from .augmentation import JITTER, jitter_colours
 from .images import write_png
 from .lensdrops import DropStyle, render_drops
 from .photos import Photo, clean_photos, random_crop
@@ -27,6 +29,14 @@ MANIFEST = "synth.json"
 # photos stay reserved for validation during training.
 OUTPUT_SPLITS = {"train": "train", "test": "test_a"}
 _STREAM = {"train": 1, "val": 2, "test": 3}
+_FRESH = 4  # the stream of training pairs rendered anew each epoch
+
+def augment_crop(crop: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Colour jitter, and a vertical flip half of the time, of a clean crop before the
+    drops are rendered on it, so the drops stay physically right: they still hang down
+    and show the changed scene. random_crop already flips left-right."""
+    crop = jitter_colours([crop], rng.uniform(*JITTER, 3).tolist())[0]
+    return crop.flip(-2) if rng.random() < 0.5 else crop
 
 
 def render_pairs(
@@ -38,8 +48,13 @@ def render_pairs(
     style: DropStyle = DropStyle(),
     batch: int = 32,
     progress: bool = False,
+    epoch: int | None = None,
+    augment: bool = False,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Yield n (rainy, clean, mask) uint8 arrays of shape (size, size, 3|3|1)."""
+    """Yield n (rainy, clean, mask) uint8 arrays of shape (size, size, 3|3|1).
+
+    epoch: render the fresh training pairs of that epoch (a stream of their own);
+    augment: colour-jitter and flip each clean crop before the drops go on."""
     if not photos:
         raise ValueError("no clean photos to render drops on")
     if n < 0 or size < 16:
@@ -48,8 +63,10 @@ def render_pairs(
         for start in range(0, n, batch):
             crops, seeds = [], []
             for i in range(start, min(n, start + batch)):
-                rng = np.random.default_rng(np.random.SeedSequence([seed, _STREAM[stream], i]))
-                crops.append(random_crop(photos[int(rng.integers(len(photos)))], size, rng))
+                key = [seed, _STREAM[stream], i] if epoch is None else [seed, _FRESH, epoch, i]
+                rng = np.random.default_rng(np.random.SeedSequence(key))
+                crop = random_crop(photos[int(rng.integers(len(photos)))], size, rng)
+                crops.append(augment_crop(crop, rng) if augment else crop)
                 seeds.append(int(rng.integers(2**62)))
             clean = torch.stack(crops)
             rainy, mask = render_drops(clean, seeds, style)

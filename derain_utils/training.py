@@ -1,9 +1,10 @@
-"""One GAN training engine for the three experiments.
+"""One GAN training engine for the four experiments.
 
-The experiments differ only in their TrainConfig: networks, L1 weight, learning rates,
-label smoothing and flips. Each epoch ends with a validation pass and an atomic
-checkpoint holding the networks, optimizers and random state, so ``resume=True``
-continues exactly where the last finished epoch left off.
+The experiments differ only in their TrainConfig: networks, loss weights, learning rates
+and their schedule, label smoothing and flips. Each epoch ends with a validation pass and
+an atomic checkpoint holding the networks, optimizers and random state, so
+``resume=True`` continues exactly where the last finished epoch left off. A loss that is
+not finite stops the run at once, before it can reach the weights or a checkpoint.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from tqdm import tqdm
 from . import __version__
 from .checkpoints import git_commit, load_checkpoint, save_checkpoint, write_history
 from .inference import autocast, restore, to_model_range
-from .losses import adversarial_loss, discriminator_targets
+from .losses import (REAL_THRESHOLD, SYNTHETIC_VISIBLE, adversarial_loss, contrastive_loss, discriminator_targets, drop_target,
+                     mask_loss, pixel_loss)
 from .metrics import discriminator_accuracy, psnr, ssim
-from .models import build_discriminator, build_generator
+from .models import build_discriminator, build_generator, has_mask
 from .paths import PROJECT_ROOT
 from .presets import TrainConfig
 from .seeding import rng_state, seed_everything, set_rng_state
@@ -34,6 +36,15 @@ CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FORMAT = "derain-checkpoint-1"
 # Fields of an epoch record that measure the machine, not the training.
 TIMING_FIELDS = ("seconds", "images_per_s")
+
+
+def drop_threshold(config: TrainConfig) -> int:
+    """Grey levels of |rainy - clean| above which a pixel counts as a drop (see losses)."""
+    return config.mask_threshold or (SYNTHETIC_VISIBLE if config.data == "synthetic" else REAL_THRESHOLD)
+
+
+class TrainingDiverged(ArithmeticError):
+    """A loss became NaN or infinite; the run folder keeps its last good checkpoint."""
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -58,6 +69,14 @@ class Trainer:
             self.discriminator.to(memory_format=torch.channels_last)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr_g, betas=config.betas_g)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_d, betas=config.betas_d)
+        self._has_mask = has_mask(self.generator)
+        self._threshold = drop_threshold(config)
+        self._uses_drops = bool(config.mask_weight or config.drop_weight or getattr(self.discriminator, "mask_channels", 0))
+        if config.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"lr_schedule {config.lr_schedule!r}: expected 'constant' or 'cosine'")
+        if config.mask_weight and not self._has_mask:
+            raise ValueError(f"mask_weight needs a generator that predicts a drop mask; {config.generator!r} does not")
+        self._epoch = self._step = 0  # where training stands, for messages
         self.history = {"epochs": [], "steps": []}
         self.baseline = self._do_nothing_scores()
         self._commit = git_commit(PROJECT_ROOT)
@@ -70,41 +89,89 @@ class Trainer:
         images = to_model_range(images.to(self.device, non_blocking=True))
         return images.contiguous(memory_format=torch.channels_last) if self.config.channels_last else images
 
-    def train_step(self, rain: torch.Tensor, clean: torch.Tensor) -> dict:
-        """One discriminator update, then one generator update."""
+    def _judge(self, rain: torch.Tensor, image: torch.Tensor, drops: torch.Tensor | None) -> torch.Tensor:
+        """The discriminator's logits; a mask-conditioned one sees the same drop mask for
+        the real and the generated image."""
+        if getattr(self.discriminator, "mask_channels", 0):
+            return self.discriminator(rain, image, drops)
+        return self.discriminator(rain, image)
+
+    def train_step(self, rain: torch.Tensor, clean: torch.Tensor, mask: torch.Tensor | None = None) -> dict:
+        """One discriminator update, then one generator update. mask: the renderer's drop
+        mask in [0, 1], when the pairs are rendered."""
         c, G, D = self.config, self.generator, self.discriminator
         rain, clean = self._batch(rain), self._batch(clean)
+        drops = drop_target(rain, clean, self._threshold, None if mask is None else mask.to(self.device)) if self._uses_drops else None
+        adversarial = c.adv_weight > 0
         with self._autocast():
-            fake = G(rain)
-            real_logits = D(rain, clean)
-            fake_logits = D(rain, fake.detach())
-        d_loss = 0.5 * (
-            adversarial_loss(real_logits, discriminator_targets(real_logits, True, c.real_label, c.fake_label, c.flip_prob))
-            + adversarial_loss(fake_logits, discriminator_targets(fake_logits, False, c.real_label, c.fake_label, c.flip_prob))
-        )
-        self.opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.opt_d.step()
+            fake, logits = G.forward_with_mask(rain) if self._has_mask else (G(rain), None)
+            if adversarial:
+                real_logits = self._judge(rain, clean, drops)
+                fake_logits = self._judge(rain, fake.detach(), drops)
+        record = {}
+        if adversarial:
+            d_loss = 0.5 * (
+                adversarial_loss(real_logits, discriminator_targets(real_logits, True, c.real_label, c.fake_label, c.flip_prob))
+                + adversarial_loss(fake_logits, discriminator_targets(fake_logits, False, c.real_label, c.fake_label, c.flip_prob))
+            )
+            self._check_finite("discriminator", d_loss)
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self._clip(D)
+            self.opt_d.step()
+            acc_real, acc_fake = discriminator_accuracy(real_logits.detach(), fake_logits.detach())
+            record.update(d_loss=d_loss.item(), d_acc_real=acc_real, d_acc_fake=acc_fake)
 
         with self._autocast():
-            g_adv = adversarial_loss(D(rain, fake), 1.0)
-            g_l1 = (fake.float() - clean.float()).abs().mean()
-            g_loss = g_adv + c.l1_weight * g_l1
+            terms = {"g_adv": adversarial_loss(self._judge(rain, fake, drops), 1.0)} if adversarial else {}
+            terms["g_l1"] = pixel_loss(fake, clean, drops, c.drop_weight)
+            if c.mask_weight:
+                terms["g_mask"] = mask_loss(logits, drops)
+            if c.contrast_weight:
+                with torch.no_grad():
+                    positive, negative = D.features(rain, clean, drops), D.features(rain, rain, drops)
+                terms["g_contrast"] = contrastive_loss(D.features(rain, fake, drops), positive, negative)
+            weights = {"g_adv": c.adv_weight, "g_l1": c.l1_weight, "g_mask": c.mask_weight, "g_contrast": c.contrast_weight}
+            g_loss = sum(weights[k] * v for k, v in terms.items())
+        self._check_finite("generator", g_loss)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
+        self._clip(G)
         self.opt_g.step()
-        acc_real, acc_fake = discriminator_accuracy(real_logits.detach(), fake_logits.detach())
-        return {"g_loss": g_loss.item(), "g_adv": g_adv.item(), "g_l1": g_l1.item(), "d_loss": d_loss.item(),
-                "d_acc_real": acc_real, "d_acc_fake": acc_fake}
+        return {"g_loss": g_loss.item(), **{k: v.item() for k, v in terms.items()}, **record}
+
+    def _check_finite(self, network: str, loss: torch.Tensor) -> None:
+        if not torch.isfinite(loss):
+            done = len(self.history["epochs"])
+            kept = (f"{self.run_dir / CHECKPOINT} still holds epoch {done}, the last good one" if done
+                    else "no epoch finished, so no checkpoint was written")
+            raise TrainingDiverged(
+                f"the {network} loss became {loss.item()} at epoch {self._epoch + 1}, step {self._step + 1} of the run; {kept}. "
+                "Lower the learning rate (lr_g / lr_d) or set clip_grad, and start again"
+            )
+
+    def _clip(self, model: torch.nn.Module) -> None:
+        if self.config.clip_grad:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), self.config.clip_grad)
+
+    def _set_learning_rates(self, step: int, total: int) -> None:
+        """A cosine schedule decays both learning rates from their set value to zero; a
+        function of the step alone, so a resumed run follows the same curve."""
+        if self.config.lr_schedule == "constant":
+            return
+        scale = 0.5 * (1.0 + math.cos(math.pi * step / total))
+        for optimizer, lr in ((self.opt_g, self.config.lr_g), (self.opt_d, self.config.lr_d)):
+            for group in optimizer.param_groups:
+                group["lr"] = lr * scale
 
     # -- validation -----------------------------------------------------------------
     def _do_nothing_scores(self) -> dict:
         """PSNR/SSIM of the rainy inputs themselves: the score a model must beat."""
-        return _mean_scores("input", (self.val_set.arrays(i) for i in range(len(self.val_set))))
+        return mean_scores("input", (self.val_set.arrays(i) for i in range(len(self.val_set))))
 
     def validate(self) -> dict:
         pairs = (self.val_set.arrays(i) for i in range(len(self.val_set)))
-        return _mean_scores("val", ((restore(self.generator, rain, self.config.bf16), clean) for rain, clean in pairs))
+        return mean_scores("val", ((restore(self.generator, rain, self.config.bf16), clean) for rain, clean in pairs))
 
     # -- epochs, checkpoints ----------------------------------------------------------
     def fit(self, resume: bool = False) -> dict:
@@ -117,13 +184,19 @@ class Trainer:
             for epoch in range(start, self.config.epochs):
                 tic = time.perf_counter()
                 records = []
+                if hasattr(self.train_set, "set_epoch"):  # fresh drops: render this epoch's pairs
+                    self.train_set.set_epoch(epoch)
                 order = torch.randperm(len(self.train_set))
                 for first in range(0, len(order), self.config.batch_size):
+                    self._epoch, self._step = epoch, len(self.history["steps"])
+                    self._set_learning_rates(self._step, total)
                     items = [self.train_set[int(i)] for i in order[first : first + self.config.batch_size]]
-                    record = self.train_step(torch.stack([it["rain"] for it in items]), torch.stack([it["clean"] for it in items]))
+                    batch = {k: torch.stack([it[k] for it in items]) for k in ("rain", "clean", "mask") if k in items[0]}
+                    record = self.train_step(**batch)
                     records.append(record)
                     self.history["steps"].append({"epoch": epoch + 1, "step": len(self.history["steps"]) + 1, **record})
-                    bar.set_postfix(epoch=epoch + 1, G=f"{record['g_loss']:.3f}", D=f"{record['d_loss']:.3f}", refresh=False)
+                    bar.set_postfix(epoch=epoch + 1, G=f"{record['g_loss']:.3f}",
+                                    **({"D": f"{record['d_loss']:.3f}"} if "d_loss" in record else {}), refresh=False)
                     bar.update()
                 seconds = time.perf_counter() - tic
                 summary = {"epoch": epoch + 1}
@@ -167,7 +240,7 @@ class Trainer:
         return state["epoch"]
 
 
-def _mean_scores(prefix: str, pairs) -> dict:
+def mean_scores(prefix: str, pairs) -> dict:
     """Mean RGB PSNR and SSIM of (prediction, target) uint8 pairs, keys named by protocol."""
     scores = np.array([(psnr(pred, target), ssim(pred, target)) for pred, target in pairs])
     return {f"{prefix}_psnr_rgb": float(scores[:, 0].mean()), f"{prefix}_ssim_rgb": float(scores[:, 1].mean())}
@@ -188,6 +261,26 @@ def check_run_dir(run_dir: str | Path, resume: bool, overwrite: bool) -> bool:
             raise FileExistsError(f"{run_dir} holds files but no {CHECKPOINT}; refusing to replace a folder that is not a derain run")
         return True
     return False
+
+
+def ensure_trained(config: TrainConfig, folder: Path, device: str = "auto", progress: bool = True) -> None:
+    """Reuse the finished run in `folder`, resume an interrupted one, or train a new one;
+    a folder holding a run with other settings is refused."""
+    checkpoint = folder / CHECKPOINT
+    if not checkpoint.is_file():
+        train(config, folder, device=device, progress=progress)
+        return
+    state = load_checkpoint(checkpoint)
+    saved = TrainConfig.from_dict(state["config"])
+    if saved != config:
+        changed = sorted(k for k, v in config.to_dict().items() if saved.to_dict().get(k) != v)
+        raise ValueError(f"{folder} holds a {saved.experiment} run with other settings ({', '.join(changed)}); "
+                         "pass another RUN_DIR, or delete that folder to train again")
+    if state["epoch"] < config.epochs:
+        print(f"continuing the interrupted run in {folder} from epoch {state['epoch']}")
+        train(config, folder, resume=True, device=device, progress=progress)
+    else:
+        print(f"reusing the finished run in {folder}")
 
 
 def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, overwrite: bool = False,

@@ -40,11 +40,11 @@ def interrupted_at_step(monkeypatch, step: int):
 
     real_step, calls = Trainer.train_step, []
 
-    def dying_step(self, rain, clean):
+    def dying_step(self, *args, **kwargs):
         calls.append(1)
         if len(calls) == step:
             raise KeyboardInterrupt
-        return real_step(self, rain, clean)
+        return real_step(self, *args, **kwargs)
 
     monkeypatch.setattr(Trainer, "train_step", dying_step)
     try:

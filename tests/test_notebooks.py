@@ -11,7 +11,7 @@ from derain_utils import chapters, reproduce
 from derain_utils.paths import FIGURES_DIR
 from derain_utils.report import build_report, results_rows
 
-REPORT_FIGURES = [f"fig{n}_" for n in range(1, 9)]
+REPORT_FIGURES = [f"fig{n}_" for n in range(1, 16)]
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +33,12 @@ def test_reproduce_writes_every_report_figure_outside_figures(smoke_reproduction
         assert any(n.startswith(prefix) and n.endswith(".pdf") for n in names), prefix
     metrics = json.loads((root / "figures" / "metrics.json").read_text())
     assert metrics["setup"]["profile"] == "smoke"
-    for experiment in ("baseline", "pix2pix", "stabilized"):
+    for experiment in ("baseline", "pix2pix", "stabilized", "attentive"):
         history = json.loads((root / "runs" / experiment / "history.json").read_text())
         assert metrics[experiment]["psnr"] == history["epochs"][-1]["val_psnr_rgb"]
+        assert metrics[experiment]["test_images"] == 4 and metrics[experiment]["test_input_psnr"] != metrics[experiment]["input_psnr"]
+    assert [r["row"] for r in metrics["ablation"]][:2] == ["default", "no augmentation"]
+    assert all((root / "runs" / "ablation" / r["row"].replace(" ", "_") / "checkpoint.pt").is_file() for r in metrics["ablation"])
     # the smoke run left the project's figures/ alone
     assert {p: p.stat().st_mtime_ns for p in FIGURES_DIR.iterdir()} == before
 
@@ -53,10 +56,14 @@ def test_report_table_and_figures_come_from_the_metrics(smoke_reproduction, tmp_
     metrics = json.loads((root / "figures" / "metrics.json").read_text())
     html = build_report(metrics_path=root / "figures" / "metrics.json", out_dir=tmp_path).read_text()
     rows = results_rows(metrics)
-    assert [r["method"].split(" (")[0] for r in rows] == ["Doing nothing", "Baseline GAN", "Pix2Pix", "Pix2Pix stabilized"]
+    assert [r["method"].split(" (")[0] for r in rows] == ["Doing nothing", "Baseline GAN", "Pix2Pix", "Pix2Pix stabilized",
+                                                          "Find the drops, repaint only there"]
     for r in rows:
-        for value in (f"{r['psnr']:.2f}", f"{r['ssim']:.3f}"):
+        for value in (f"{r['psnr']:.2f}", f"{r['ssim']:.3f}", f"{r['test_psnr']:.2f}", f"{r['test_ssim']:.3f}"):
             assert re.search(rf"<td[^>]*>{re.escape(value)}</td>", html), value
+    default = metrics["ablation"][0]
+    gain = f"{default['psnr'] - default['input_psnr']:+.2f}"
+    assert re.search(rf"<td[^>]*>{re.escape(gain)}</td>", html)  # the ablation table
     images = re.findall(r'<img[^>]+src="([^"]+)"', html)
     assert len(images) >= 8 and all((tmp_path / src).is_file() for src in images)
     assert "{{" not in html and "{%" not in html

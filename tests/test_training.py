@@ -28,7 +28,7 @@ def test_one_step_changes_both_networks(tmp_path, experiment):
     assert record["g_loss"] == pytest.approx(record["g_adv"] + weight * record["g_l1"], rel=1e-5)
 
 
-@pytest.mark.parametrize("experiment", ["baseline", "pix2pix", "stabilized"])
+@pytest.mark.parametrize("experiment", ["baseline", "pix2pix", "stabilized", "attentive"])
 def test_the_paper_profile_trains(tmp_path, experiment, capsys):
     """The report's full-size networks (256x256, 64 base channels) through one real epoch
     of two images, on the CPU: the GPU profile is the same code on another device."""
@@ -37,7 +37,11 @@ def test_the_paper_profile_trains(tmp_path, experiment, capsys):
     assert "the paper profile is the report's GPU setting" in capsys.readouterr().err  # a CPU run is told how long
     epoch = history["epochs"][0]
     assert (config.image_size, config.batch_size, epoch["epoch"]) == (256, 16, 1)
-    assert epoch["g_loss"] > 0 and 0 < epoch["val_psnr_rgb"] < epoch["input_psnr_rgb"]
+    assert epoch["g_loss"] > 0
+    if experiment == "attentive":  # it starts as the identity: one step leaves it near doing nothing
+        assert abs(epoch["val_psnr_rgb"] - epoch["input_psnr_rgb"]) < 1.0
+    else:
+        assert 0 < epoch["val_psnr_rgb"] < epoch["input_psnr_rgb"]
     assert (tmp_path / "checkpoint.pt").is_file()
 
 

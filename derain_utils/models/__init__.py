@@ -1,20 +1,28 @@
-"""Generators and discriminators of the three experiments, built by name."""
+"""Generators and discriminators of the four experiments, built by name."""
 
 from __future__ import annotations
 
 from torch import nn
 
+from .attentive import AttentiveGenerator
 from .baseline import BaselineDiscriminator, BaselineGenerator
 from .patchgan import PatchDiscriminator
 from .unet import UNetGenerator
 
-GENERATORS = {"baseline": BaselineGenerator, "unet": UNetGenerator}
+GENERATORS = {"baseline": BaselineGenerator, "unet": UNetGenerator, "attentive": AttentiveGenerator}
 DISCRIMINATORS = {"baseline": BaselineDiscriminator, "patchgan": PatchDiscriminator}
 
 
 def build_generator(name: str, **options) -> nn.Module:
-    """e.g. build_generator("unet", depth=6), with weights drawn from N(0, 0.02)."""
-    return init_weights(_lookup(GENERATORS, name, "generator")(**options))
+    """e.g. build_generator("unet", depth=6), with weights drawn from N(0, 0.02) unless the
+    network initialises itself (own_init)."""
+    model = _lookup(GENERATORS, name, "generator")(**options)
+    return model if getattr(model, "own_init", False) else init_weights(model)
+
+
+def has_mask(generator: nn.Module) -> bool:
+    """Whether the generator also predicts a drop mask (forward_with_mask)."""
+    return hasattr(generator, "forward_with_mask")
 
 
 def build_discriminator(name: str, **options) -> nn.Module:
