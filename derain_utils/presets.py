@@ -90,7 +90,7 @@ _PROFILE = {
 
 # Epochs of every row of experiment 4's ablation (ablation.py): fewer than the experiment's
 # own run, so that the whole table fits the profile's budget.
-ABLATION_EPOCHS = {"smoke": 1, "cpu": 10, "paper": 50}
+ABLATION_EPOCHS = {"smoke": 1, "cpu": 8, "paper": 50}
 
 
 def make_config(experiment: str, profile: str = "cpu", **overrides) -> TrainConfig:
