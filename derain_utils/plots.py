@@ -122,7 +122,7 @@ def ablation_bars(results: Sequence[dict]) -> plt.Figure:
     ax.set_yticks(y, names)
     ax.set_xlabel("PSNR gain over doing nothing (dB, RGB)")
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)  # below: never over a bar
     fig.tight_layout()
     return fig
 
