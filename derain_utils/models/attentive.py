@@ -5,8 +5,8 @@ logit per pixel) and a correction D of the rainy image. The output is
 
     output = rainy + sigmoid(M) * D        (blend=True)
 
-so wherever the network sees no drop, the rainy pixel passes through unchanged: the
-pixels that doing nothing already gets right cannot be spoiled. Upsampling is bilinear
+so wherever the network is sure there is no drop, the rainy pixel passes through
+unchanged: the pixels that doing nothing already gets right are hard to spoil. Upsampling is bilinear
 resizing (after a convolution at the coarser level, where it is cheap), which has no
 checkerboard pattern: a transposed convolution with stride 2 overlaps unevenly (Odena et
 al. 2016). The network works from half resolution down; one convolution at full
