@@ -8,8 +8,10 @@ from dataclasses import replace
 import torch
 
 from .lensdrops import render_drops
+from .precision import cpu_capability
 from .photos import embedded_photos
 from .synthetic import render_pairs
+from .training import pick_device
 
 
 def bench_renderer(size: int = 256, batch: int = 32, pairs: int = 512, threads: int = 1) -> dict:
@@ -44,34 +46,31 @@ def _bench_renderer(size: int, batch: int, pairs: int, threads: int) -> dict:
     return result
 
 
-def bench_training(experiment: str = "pix2pix", profile: str = "cpu", steps: int = 10, device: str = "auto") -> dict:
-    """Training images per second of one experiment's step, with and without bfloat16
-    autocast and the channels_last layout. Whether bf16 pays off depends on the
-    processor: it needs native bf16 support (e.g. AVX512-BF16, AMX, or a recent GPU)."""
-    import tempfile
-
+def bench_training(experiment: str = "pix2pix", profile: str = "cpu", steps: int = 5, device: str = "auto",
+                   recipe: bool = True) -> dict:
+    """Training images per second of one experiment's step three ways: the default path
+    (the profile's memory layout, precision 'auto'), the plain fp32 eager step of the same
+    networks, and, with `recipe`, the original pix2pix recipe (U-Net 256 of 8 levels and
+    64 base channels, 70x70 PatchGAN, 256x256, batch 8, fp32) as a fixed yardstick."""
     from .presets import make_config
-    from .training import Trainer
+    from .timing import measure_rate
 
-    results = {}
-    base = make_config(experiment, profile, train_pairs=8, val_pairs=1)
-    with tempfile.TemporaryDirectory() as run_dir:
-        for bf16 in (False, True):
-            for channels_last in (False, True):
-                trainer = Trainer(replace(base, bf16=bf16, channels_last=channels_last), run_dir, device=device, progress=False)
-                size = (base.batch_size, 3, base.image_size, base.image_size)
-                rain, clean = torch.rand(size), torch.rand(size)
-                for _ in range(2):  # warm-up
-                    trainer.train_step(rain, clean)
-                start = time.perf_counter()
-                for _ in range(steps):
-                    trainer.train_step(rain, clean)
-                if trainer.device.type == "cuda":
-                    torch.cuda.synchronize()
-                rate = steps * base.batch_size / (time.perf_counter() - start)
-                results[f"bf16={bf16}, channels_last={channels_last}"] = rate
-    print(f"{experiment} training steps at the {profile} profile ({base.image_size}x{base.image_size}, batch {base.batch_size}), "
-          f"{trainer.device}, {torch.get_num_threads()} thread(s), torch {torch.__version__}:")
+    default = make_config(experiment, profile)
+    paths = {"default path": default, "plain fp32 eager": replace(default, precision="fp32", channels_last=False)}
+    if recipe:
+        paths["original pix2pix recipe"] = make_config(
+            "pix2pix", "paper", batch_size=8, precision="fp32", channels_last=False,
+            generator_options=dict(depth=8, base=64), discriminator_options=dict(base=64))
+    results, precisions = {}, {}
+    for name, config in paths.items():
+        results[name], precisions[name] = measure_rate(config, device, steps=2 if name.startswith("original") else steps)
+    where = cpu_capability() if pick_device(device).type == "cpu" else torch.cuda.get_device_name()
+    print(f"{experiment} training step, {profile} profile ({default.image_size}x{default.image_size}, batch {default.batch_size}), "
+          f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
+    print(f"device: {where}")
+    plain = results["plain fp32 eager"]
     for name, rate in results.items():
-        print(f"  {name:<34} {rate:7.1f} images/s")
+        config = paths[name]
+        layout = "channels_last" if config.channels_last else "contiguous"
+        print(f"  {name:<24} {rate:7.2f} images/s  x{rate / plain:5.2f}  ({precisions[name]}, {layout})")
     return results

@@ -1,11 +1,12 @@
 """What the notebooks call: a chapter's settings, its training runs, figures and numbers.
 
 A notebook's parameters cell holds literals only. `open_chapter` turns them into paths
-resolved from the project root and applies two environment variables, so the tests can
+resolved from the project root and applies three environment variables, so the tests can
 run every notebook on the smoke preset in a temporary folder:
 
 * ``DERAIN_PROFILE`` replaces the PROFILE parameter (nbval sets it to ``smoke``);
-* ``DERAIN_OUTPUT`` puts figures, metrics and runs under that folder.
+* ``DERAIN_OUTPUT`` puts figures, metrics and runs under that folder;
+* ``DERAIN_PRECISION`` replaces the runs' precision 'auto' (``derain reproduce --precision``).
 
 Smoke runs never write into the project's ``figures/``.
 """
@@ -23,12 +24,13 @@ from .ablation import run_ablation
 from .checkpoints import atomic_write_bytes
 from .figures import save_figure
 from .paths import BUILD_DIR, FIGURES_DIR, PROJECT_ROOT, shown_path
-from .presets import ABLATION_EPOCHS, PROFILES, make_config
+from .presets import ABLATION_EPOCHS, PRECISIONS, PROFILES, TrainConfig, make_config
 from .runs import ExperimentRun
 from .training import ensure_trained, pick_device
 
 PROFILE_ENV = "DERAIN_PROFILE"
 OUTPUT_ENV = "DERAIN_OUTPUT"
+PRECISION_ENV = "DERAIN_PRECISION"
 METRICS = "metrics.json"
 
 
@@ -46,11 +48,15 @@ class Chapter:
     device: str
     figures_dir: Path
     runs_dir: Path
+    precision: str = "auto"
+
+    def config(self, experiment: str) -> TrainConfig:
+        return make_config(experiment, self.profile, data=self.data, seed=self.seed, precision=self.precision)
 
     def run(self, experiment: str, run_dir: str = "", progress: bool = True) -> ExperimentRun:
         """The trained run of one experiment: reused when its folder already holds the
         finished run, resumed when it holds an interrupted one, trained otherwise."""
-        config = make_config(experiment, self.profile, data=self.data, seed=self.seed)
+        config = self.config(experiment)
         folder = project_path(run_dir) if run_dir else self.runs_dir / experiment
         ensure_trained(config, folder, self.device, progress)
         return ExperimentRun.load(folder, self.device)
@@ -58,7 +64,7 @@ class Chapter:
     def ablation(self, epochs: int = 0, progress: bool = True) -> list[dict]:
         """Experiment 4's ablation (see ablation.ROWS), every row trained for `epochs`
         (0: the profile's ablation budget), in RUNS_DIR/ablation."""
-        return run_ablation(make_config("attentive", self.profile, data=self.data, seed=self.seed), self.runs_dir / "ablation",
+        return run_ablation(self.config("attentive"), self.runs_dir / "ablation",
                             epochs or ABLATION_EPOCHS[self.profile], self.device, progress)
 
     def save(self, fig: plt.Figure, number: int, slug: str) -> None:
@@ -88,17 +94,30 @@ def open_chapter(profile: str = "cpu", data: str = "synthetic", seed: int = 0, d
     profile = os.environ.get(PROFILE_ENV) or profile
     if profile not in PROFILES:
         raise ValueError(f"PROFILE = {profile!r}: expected one of {', '.join(PROFILES)}")
+    precision = os.environ.get(PRECISION_ENV) or "auto"
+    if precision not in PRECISIONS:
+        raise ValueError(f"{PRECISION_ENV} = {precision!r}: expected one of {', '.join(PRECISIONS)}")
     output = os.environ.get(OUTPUT_ENV)
-    default_root = Path(output) if output else BUILD_DIR / "smoke" if profile == "smoke" else None
+    default_root = _output_root(profile, output)
     figures = project_path(figures_dir) if figures_dir else default_root / "figures" if default_root else FIGURES_DIR
     if profile == "smoke" and figures.resolve() == FIGURES_DIR.resolve():
         raise ValueError("the smoke profile never writes into figures/; pick another FIGURES_DIR")
-    runs = project_path(runs_dir) if runs_dir else (default_root or BUILD_DIR) / "runs" / profile
+    runs = runs_folder(profile, runs_dir, output)
     if data != "synthetic":
         folder = project_path(data)
         if not folder.is_dir():
             raise FileNotFoundError(f"DATA = {data!r}: no folder {folder}")
         data = str(folder)
-    print(f"profile {profile}, data {shown_path(data)}, seed {seed}, device {pick_device(device)}; "
+    print(f"profile {profile}, data {shown_path(data)}, seed {seed}, device {pick_device(device)}, precision {precision}; "
           f"figures in {shown_path(figures)}, runs in {shown_path(runs)}")
-    return Chapter(profile, data, seed, device, figures, runs)
+    return Chapter(profile, data, seed, device, figures, runs, precision)
+
+
+def _output_root(profile: str, output: str | None) -> Path | None:
+    return Path(output) if output else BUILD_DIR / "smoke" if profile == "smoke" else None
+
+
+def runs_folder(profile: str, runs_dir: str = "", output: str | None = None) -> Path:
+    """Where a chapter's training runs live: RUNS_DIR, else build/runs/<profile> (or the
+    smoke or DERAIN_OUTPUT folder's runs/<profile>)."""
+    return project_path(runs_dir) if runs_dir else (_output_root(profile, output) or BUILD_DIR) / "runs" / profile

@@ -36,7 +36,7 @@ def evaluate(data: str | Path, split: str | None = None, trained: Trained | None
         row = {"name": pair.rain.name, "width": rain.shape[1], "height": rain.shape[0]}
         outputs = {"input": rain}
         if trained is not None:
-            outputs["model"] = restore_tiled(trained.generator, rain, tile=tile, bf16=trained.config.bf16)
+            outputs["model"] = restore_tiled(trained.generator, rain, tile=tile, precision=trained.precision)
         for who, image in outputs.items():
             for protocol in protocols:
                 row[f"{who}_psnr_{protocol}"] = psnr(image, clean, protocol, crop)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .precision import autocast
 
 
 def to_model_range(images: torch.Tensor) -> torch.Tensor:
@@ -25,18 +25,14 @@ def image_tensor(image: np.ndarray, device: torch.device | str = "cpu") -> torch
     return to_model_range(torch.from_numpy(np.require(image, requirements=["C", "W"])).permute(2, 0, 1)[None].float().div(255.0)).to(device)
 
 
-def autocast(device: torch.device, bf16: bool):
-    return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
-
-
 @torch.no_grad()
-def restore(generator: nn.Module, image: np.ndarray, bf16: bool = False) -> np.ndarray:
+def restore(generator: nn.Module, image: np.ndarray, precision: str = "fp32") -> np.ndarray:
     """The generator's clean version of one rainy (H, W, 3) uint8 image, same size."""
     device = next(generator.parameters()).device
     was_training = generator.training
     generator.eval()
     try:
-        with autocast(device, bf16):
+        with autocast(device, precision):
             return to_uint8(generator(image_tensor(image, device)))[0]
     finally:
         generator.train(was_training)
@@ -92,7 +88,7 @@ def _ramp(tile: int, overlap: int) -> np.ndarray:
     return np.clip(np.minimum(x, tile - x) / max(overlap, 1), 1e-3, 1.0)
 
 
-def restore_tiled(generator: nn.Module, image: np.ndarray, tile: int = 512, overlap: int = 64, bf16: bool = False) -> np.ndarray:
+def restore_tiled(generator: nn.Module, image: np.ndarray, tile: int = 512, overlap: int = 64, precision: str = "fp32") -> np.ndarray:
     """restore() for images of any size in bounded memory: overlapping tiles of at most
     tile x tile pixels, blended with linear ramps. An image that fits one tile is
     restored whole, exactly as restore() does."""
@@ -100,14 +96,14 @@ def restore_tiled(generator: nn.Module, image: np.ndarray, tile: int = 512, over
         raise ValueError(f"tile overlap ({overlap}) must be smaller than the tile ({tile})")
     h, w = image.shape[:2]
     if h <= tile and w <= tile:
-        return restore(generator, image, bf16)
+        return restore(generator, image, precision)
     th, tw = min(tile, h), min(tile, w)
     total = np.zeros((h, w, 3), np.float64)
     weight = np.zeros((h, w, 1), np.float64)
     window = _ramp(th, overlap)[:, None, None] * _ramp(tw, overlap)[None, :, None]
     for top in _starts(h, th, overlap):
         for left in _starts(w, tw, overlap):
-            out = restore(generator, image[top : top + th, left : left + tw], bf16)
+            out = restore(generator, image[top : top + th, left : left + tw], precision)
             total[top : top + th, left : left + tw] += out * window
             weight[top : top + th, left : left + tw] += window
     return np.clip(total / weight + 0.5, 0, 255).astype(np.uint8)

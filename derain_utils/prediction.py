@@ -75,7 +75,7 @@ def predict(trained: Trained, inputs: list[str | Path], out_dir: str | Path, ove
             skipped.append(str(err))
             bar.write(f"skipped {err}")
             continue
-        result = restore_tiled(trained.generator, image, tile=tile, overlap=overlap, bf16=trained.config.bf16)
+        result = restore_tiled(trained.generator, image, tile=tile, overlap=overlap, precision=trained.precision)
         _write_atomically(target, result)
         written.append(target)
     return written, skipped

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 EXPERIMENTS = ("baseline", "pix2pix", "stabilized", "attentive")
 PROFILES = ("smoke", "cpu", "paper")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # see precision.py
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class TrainConfig:
     augment: bool = False  # paired augmentation: flips and colour jitter, the same for rainy and clean
     extra_photos: str = ""  # synthetic: a folder of clean photos added to the embedded training photos
     seed: int = 0
-    bf16: bool = False
+    precision: str = "auto"  # 'auto', 'fp32', 'bf16' or 'fp16'; auto: bf16 only where native (precision.py)
     channels_last: bool = False
 
     def to_dict(self) -> dict:
@@ -57,6 +58,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
+        values = dict(values)
+        if "bf16" in values:  # runs saved before the precision setting: bf16 on or off
+            values["precision"] = "bf16" if values.pop("bf16") else "fp32"
         names = {f.name for f in fields(cls)}
         unknown = set(values) - names
         if unknown:
@@ -79,9 +83,12 @@ _EXPERIMENT = {
 _PROFILE = {
     "paper": dict(image_size=256, batch_size=16, epochs=200, train_pairs=1024, val_pairs=64, unet=dict(depth=6, base=64), patch=dict(base=64),
                   attentive=dict(base=32, depth=5), attentive_patch=dict(base=32)),
-    # Epochs per experiment: each cpu run takes about 5 minutes on a 2-core laptop.
-    "cpu": dict(image_size=128, batch_size=8, epochs=dict(baseline=8, pix2pix=18, stabilized=18, attentive=30), train_pairs=768, val_pairs=32,
-                channels_last=True, unet=dict(depth=6, base=32), patch=dict(base=32), attentive=dict(base=16, depth=4),
+    # Sized so that chapters 1-4 take at most 30 minutes on a 2-core AVX2 laptop in fp32
+    # (benchmarks/README.md): a 16-channel PatchGAN (same layers and 70x70 receptive field,
+    # 1.4x faster steps, the same PSNR per epoch), 4 epochs of the baseline, whose outcome
+    # does not change with more, 12 of Pix2Pix.
+    "cpu": dict(image_size=128, batch_size=8, epochs=dict(baseline=4, pix2pix=12, stabilized=12, attentive=30), train_pairs=768, val_pairs=32,
+                channels_last=True, unet=dict(depth=6, base=32), patch=dict(base=16), attentive=dict(base=16, depth=4),
                 attentive_patch=dict(base=8)),
     "smoke": dict(image_size=32, batch_size=4, epochs=2, train_pairs=16, val_pairs=4, unet=dict(depth=5, base=8), patch=dict(base=8, layers=2),
                   attentive=dict(base=8, depth=2), attentive_patch=dict(base=8, layers=2)),

@@ -7,12 +7,14 @@ interrupted reproduction continues where it stopped and a finished one is reused
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from .chapters import OUTPUT_ENV, PROFILE_ENV
+from .chapters import OUTPUT_ENV, PRECISION_ENV, PROFILE_ENV, runs_folder
 from .paths import BUILD_DIR, PROJECT_ROOT, shown_path
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
@@ -41,16 +43,63 @@ def notebooks() -> list[Path]:
 
 def reproduce(profile: str = "cpu", data: str = "synthetic", seed: int = 0, device: str = "auto",
               figures_dir: str = "", runs_dir: str = "", out_dir: Path = BUILD_DIR / "notebooks",
-              kernel: str = "python3") -> list[Path]:
-    """Run every notebook with these parameters; returns the executed copies."""
+              kernel: str = "python3", precision: str = "", estimate: bool = True) -> list[Path]:
+    """Run every notebook with these parameters; returns the executed copies. precision
+    (if given) replaces the runs' 'auto'; estimate: first say how long it will take here."""
     parameters = dict(PROFILE=profile, DATA=data, SEED=seed, DEVICE=device, FIGURES_DIR=figures_dir, RUNS_DIR=runs_dir)
-    hidden = {name: os.environ.pop(name) for name in (PROFILE_ENV, OUTPUT_ENV) if name in os.environ}
+    names = (PROFILE_ENV, OUTPUT_ENV) + ((PRECISION_ENV,) if precision else ())
+    hidden = {name: os.environ.pop(name) for name in names if name in os.environ}
     for name in hidden:  # the kernels inherit the environment; the parameters given here must win
         print(f"note: ignoring {name} from the environment while the notebooks run")
+    if precision:
+        os.environ[PRECISION_ENV] = precision
     try:
+        if estimate:
+            print(announce(profile, data, seed, device, runs_folder(profile, runs_dir),
+                           precision or os.environ.get(PRECISION_ENV) or "auto"), flush=True)
         return _run_all(parameters, Path(out_dir), kernel)
     finally:
+        if precision:
+            del os.environ[PRECISION_ENV]
         os.environ.update(hidden)
+
+
+def announce(profile: str, data: str, seed: int, device: str, runs_dir: Path, precision: str = "auto") -> str:
+    """How long the training of a reproduction will take on this machine, from a few timed
+    steps of each network; finished runs in runs_dir count nothing, interrupted ones what
+    is left of them."""
+    from .ablation import ROWS, row_config, slug
+    from .precision import cpu_capability
+    from .presets import ABLATION_EPOCHS, EXPERIMENTS, make_config
+    from .timing import format_duration, measure_rate, run_seconds
+    from .training import pick_device
+
+    configs = {e: make_config(e, profile, data=data, seed=seed, precision=precision) for e in EXPERIMENTS}
+    ablation = replace(configs["attentive"], epochs=ABLATION_EPOCHS[profile])
+    jobs = [(e, c, runs_dir / e) for e, c in configs.items()]
+    jobs += [("ablation", row_config(ablation, change), runs_dir / "ablation" / slug(name)) for name, (_, change) in ROWS.items()]
+    rates, seconds, shown = {}, {}, {}  # shown: the first measured rate of each label
+    for label, config, folder in jobs:
+        left = config.epochs - _epochs_done(folder)
+        if left <= 0:
+            continue
+        key = (config.generator, str(config.generator_options), str(config.discriminator_options))
+        if key not in rates:
+            rates[key], used = measure_rate(config, device)
+            shown.setdefault(label, rates[key])
+        seconds[label] = seconds.get(label, 0.0) + run_seconds(config, rates[key], left)
+    if not seconds:
+        return "every training run is already finished: only the figures are drawn (about a minute)"
+    total = sum(seconds.values()) + 60  # the figures and the per-image analyses
+    parts = ", ".join(f"{label} {format_duration(s)}" for label, s in seconds.items())
+    where = cpu_capability() if pick_device(device).type == "cpu" else str(pick_device(device))
+    return (f"this reproduction should take about {format_duration(total)} here ({parts}, then the figures); "
+            f"timed steps: {', '.join(f'{k} {v:.0f}' for k, v in shown.items())} images/s ({used}, {where})")
+
+
+def _epochs_done(folder: Path) -> int:
+    history = folder / "history.json"
+    return len(json.loads(history.read_text()).get("epochs", [])) if history.is_file() else 0
 
 
 def _run_all(parameters: dict, out_dir: Path, kernel: str) -> list[Path]:

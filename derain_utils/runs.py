@@ -33,12 +33,13 @@ class ExperimentRun:
     discriminator: nn.Module
     val_set: PairedImageDataset
     test_set: PairedImageDataset | None  # images no choice was made on; None for a folder without test_a
+    precision: str  # of inference on this device
 
     @classmethod
     def load(cls, folder: Path, device: str = "auto") -> "ExperimentRun":
         t = load_trained(folder, device)
         return cls(folder, t.config, t.state["history"], t.generator, t.discriminator, build_validation_set(t.config),
-                   build_test_set(t.config))
+                   build_test_set(t.config), t.precision)
 
     @property
     def last(self) -> dict:
@@ -52,7 +53,7 @@ class ExperimentRun:
         rows, names = [], []
         for i in indices:
             rain, clean = self.val_set.arrays(int(i))
-            out = restore(self.generator, rain, self.config.bf16)
+            out = restore(self.generator, rain, self.precision)
             row = [rain, out, clean]
             if confidence:  # a mask-conditioned discriminator sees the drops the generator found
                 mask = restore_with_mask(self.generator, rain)[1] > 0.5 if has_mask(self.generator) else None
@@ -94,7 +95,7 @@ class ExperimentRun:
         drops = []
         for i in range(len(self.val_set)):
             rain, clean = self.val_set.arrays(i)
-            out = restore(self.generator, rain, self.config.bf16)
+            out = restore(self.generator, rain, self.precision)
             inside = self.drops(i) > 0
             for who, image in (("input", rain), ("model", out)):
                 squared = ((image.astype(np.float64) - clean) ** 2).mean(axis=2)
@@ -113,7 +114,7 @@ class ExperimentRun:
         if self.test_set is None:
             return {}
         pairs = [self.test_set.arrays(i) for i in range(len(self.test_set))]
-        scores = mean_scores("test", ((restore(self.generator, rain, self.config.bf16), clean) for rain, clean in pairs))
+        scores = mean_scores("test", ((restore(self.generator, rain, self.precision), clean) for rain, clean in pairs))
         scores.update(mean_scores("test_input", pairs))
         return {"test_images": len(pairs), "test_psnr": scores["test_psnr_rgb"], "test_ssim": scores["test_ssim_rgb"],
                 "test_input_psnr": scores["test_input_psnr_rgb"], "test_input_ssim": scores["test_input_ssim_rgb"]}
@@ -124,7 +125,7 @@ class ExperimentRun:
         rows = []
         for i in range(len(self.val_set)):
             rain, clean = self.val_set.arrays(i)
-            out = restore(self.generator, rain, self.config.bf16)
+            out = restore(self.generator, rain, self.precision)
             cover, contrast = drop_strength(rain, clean)
             rows.append({
                 "name": self.val_set.name(i), "psnr": psnr(out, clean), "ssim": ssim(out, clean),

@@ -10,6 +10,7 @@ from torch import nn
 
 from .checkpoints import load_checkpoint
 from .models import build_discriminator, build_generator
+from .precision import resolve_precision
 from .presets import TrainConfig
 from .training import CHECKPOINT, CHECKPOINT_FORMAT, pick_device
 
@@ -21,6 +22,7 @@ class Trained:
     generator: nn.Module  # in eval mode
     discriminator: nn.Module  # in eval mode
     state: dict  # the whole checkpoint: epoch, history, version, git_commit
+    precision: str  # what inference computes in on this device (the run's setting, resolved here)
 
     def describe(self) -> str:
         c = self.config
@@ -50,4 +52,5 @@ def load_trained(path: str | Path, device: str = "auto") -> Trained:
                 f"({getattr(config, name)} {getattr(config, name + '_options')}): {first}"
             ) from None
     device = pick_device(device)
-    return Trained(path, config, generator.to(device).eval(), discriminator.to(device).eval(), state)
+    return Trained(path, config, generator.to(device).eval(), discriminator.to(device).eval(), state,
+                   resolve_precision(config.precision, device, warn=False))

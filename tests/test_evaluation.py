@@ -69,7 +69,7 @@ def test_model_evaluation_on_a_generic_folder(tmp_path, checkpoint):
         rain, clean = read_rgb(tmp_path / "rain" / row["name"]), read_rgb(tmp_path / "clean" / row["name"])
         assert row["input_psnr_rgb"] == psnr(rain, clean)
         assert np.isfinite(row["model_psnr_rgb"]) and 0 < row["model_ssim_rgb"] < 1
-        assert row["model_psnr_rgb"] == psnr(restore(trained.generator, rain), clean)  # 256x256: one piece
+        assert row["model_psnr_rgb"] == psnr(restore(trained.generator, rain, trained.precision), clean)  # 256x256: one piece
 
 
 def test_predict_keeps_sizes_and_skips_a_corrupt_file(tmp_path, checkpoint, rng, capsys):

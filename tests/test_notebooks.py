@@ -195,3 +195,12 @@ def test_an_interrupted_run_is_resumed_and_a_finished_one_reused(tmp_path, monke
     again = chapter.run("stabilized", progress=False)
     assert "reusing the finished run" in capsys.readouterr().out
     assert again.history == run.history
+
+
+def test_reproduce_announces_its_length_and_counts_finished_runs_as_nothing(smoke_reproduction, tmp_path):
+    root, _, _ = smoke_reproduction
+    said = reproduce.announce("smoke", "synthetic", 0, "cpu", tmp_path / "no_runs_yet", precision="fp32")
+    labels = re.search(r"should take about .+ here \((.+), then the figures\); timed steps: (.+) images/s \(fp32, ", said)
+    assert labels, said
+    assert [part.split(" ")[0] for part in labels.group(1).split(", ")] == ["baseline", "pix2pix", "stabilized", "attentive", "ablation"]
+    assert reproduce.announce("smoke", "synthetic", 0, "cpu", root / "runs").startswith("every training run is already finished")

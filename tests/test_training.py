@@ -1,3 +1,6 @@
+import json
+import re
+
 import pytest
 import torch
 
@@ -141,3 +144,50 @@ def test_residual_flag_reaches_the_checkpoint(tmp_path, capsys):
     assert config["generator_options"]["residual"] is True
     assert main(["train", "--experiment", "baseline", "--profile", "smoke", "--residual", "--out", str(tmp_path / "b")]) == 2
     assert "--residual applies to the U-Net" in capsys.readouterr().err
+
+
+def test_a_run_says_how_long_it_will_take_before_it_is_done(tmp_path, capsys):
+    config = make_config("pix2pix", "smoke", train_pairs=24, epochs=2, precision="fp32")
+    train(config, tmp_path, device="cpu")
+    out = capsys.readouterr().out
+    timed = re.search(r"timed 4 steps: ([\d.]+) images/s \(fp32, (.+)\); 12 steps take about (\d+) s plus validation", out)
+    assert timed and float(timed.group(1)) > 0, out
+    first, second = [line for line in out.splitlines() if line.startswith("epoch ")]
+    assert first.startswith("epoch 1/2") and re.search(r", about \d+ s left$", first) and "left" not in second
+    assert json.loads((tmp_path / "history.json").read_text())["precision"] == "fp32"
+
+
+def test_the_generator_step_leaves_the_discriminator_alone(tmp_path):
+    """D's weights get gradients only from D's own loss: the generator's step through D
+    neither computes nor leaves any, and D can learn again afterwards."""
+    trainer = Trainer(make_config("pix2pix", "smoke", precision="fp32"), tmp_path, device="cpu", progress=False)
+    batch = [trainer.train_set[i] for i in range(4)]
+    rain, clean = torch.stack([b["rain"] for b in batch]), torch.stack([b["clean"] for b in batch])
+    trainer.train_step(rain, clean)
+    d_grads = [p.grad.clone() for p in trainer.discriminator.parameters()]
+    trainer.opt_d.zero_grad(set_to_none=True)
+    rain_m, fake = training.to_model_range(rain), None
+    with torch.no_grad():
+        fake = trainer.generator(rain_m)
+    loss = training.adversarial_loss(trainer.discriminator(rain_m, fake), 1.0)
+    loss.backward()  # requires_grad was switched back on after the step
+    assert all(p.requires_grad and p.grad is not None for p in trainer.discriminator.parameters())
+    assert any(not torch.equal(a, p.grad) for a, p in zip(d_grads, trainer.discriminator.parameters()))
+
+
+def test_fp16_steps_go_through_a_gradient_scaler(tmp_path, monkeypatch):
+    monkeypatch.setattr(training, "resolve_precision", lambda requested, device: "fp16")
+    trainer = Trainer(make_config("attentive", "smoke"), tmp_path, device="cpu", progress=False)
+    assert trainer.precision == "fp16" and set(trainer.scalers) == {"g", "d"}
+    trainer.train_set.set_epoch(0)  # fresh drops: this epoch's pairs
+    batch = [trainer.train_set[i] for i in range(4)]
+    before = [p.clone() for p in trainer.generator.parameters()]
+    batch = [torch.stack([b[k] for b in batch]) for k in ("rain", "clean", "mask")]
+    for _ in range(20):  # steps whose scaled gradients overflow are skipped, and the scale shrinks
+        record = trainer.train_step(*batch)
+        if any(not torch.equal(a, p) for a, p in zip(before, trainer.generator.parameters())):
+            break
+    else:
+        raise AssertionError("20 fp16 steps never updated the generator")
+    assert all(torch.isfinite(torch.tensor(v)) for v in record.values() if isinstance(v, float))
+    assert 0 < trainer.scalers["g"].get_scale() <= 65536.0
