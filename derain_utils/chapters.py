@@ -24,6 +24,7 @@ from .ablation import run_ablation
 from .checkpoints import atomic_write_bytes
 from .figures import save_figure
 from .paths import BUILD_DIR, FIGURES_DIR, PROJECT_ROOT, shown_path
+from .precision import resolve_precision
 from .presets import ABLATION_EPOCHS, PRECISIONS, PROFILES, TrainConfig, make_config
 from .runs import ExperimentRun
 from .training import ensure_trained, pick_device
@@ -77,7 +78,8 @@ class Chapter:
         path = self.figures_dir / METRICS
         metrics = json.loads(path.read_text()) if path.is_file() else {}
         metrics[section] = values
-        metrics["setup"] = {"profile": self.profile, "data": shown_path(self.data), "seed": self.seed}
+        metrics["setup"] = {"profile": self.profile, "data": shown_path(self.data), "seed": self.seed,
+                            "precision": resolve_precision(self.precision, pick_device(self.device), warn=False)}
         self.figures_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, (json.dumps(metrics, indent=2, sort_keys=True) + "\n").encode())
 
