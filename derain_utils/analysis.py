@@ -8,6 +8,7 @@ levels in some channel.
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 
@@ -18,6 +19,10 @@ from .presets import make_config
 from .synthetic import render_pairs
 
 COVER_THRESHOLD = 8
+# Real pairs differ by more than COVER_THRESHOLD almost everywhere (a veil of scattered
+# light, exposure, imperfect alignment); drops proper stand out above 30 grey levels, the
+# threshold of the real-pair drop masks (losses.REAL_THRESHOLD).
+STRONG_THRESHOLD = 30
 
 Sample = tuple[str, np.ndarray, np.ndarray]  # (name, rainy, clean)
 
@@ -44,12 +49,21 @@ def describe(data: str, profile: str) -> dict:
 
 
 def load_sample(data: str, n: int, size: int = 128, seed: int = 0) -> list[Sample]:
-    """n pairs to look at: rendered from the training photos, or the first n of a folder
-    (its train split when it has one)."""
+    """n pairs of size x size to look at, at the scale the models train on: rendered
+    crops of the training photos, or aligned crops at full resolution of a folder's pairs
+    (its train split when it has one), taken in turn from each pair."""
     if data == "synthetic":
         return [(f"synthetic {i}", r, c) for i, (r, c, _) in enumerate(render_pairs(embedded_photos("train"), n, size, seed, "train"))]
-    pairs = find_pairs(data, "train" if "train" in split_folders(data)[1] else None)[:n]
-    return [(p.rain.name, *p.load()) for p in pairs]
+    pairs = find_pairs(data, "train" if "train" in split_folders(data)[1] else None)
+    rng = np.random.default_rng(seed)
+    loaded = [p.load() for p in pairs[:n]]
+    sample = []
+    for i in range(n):
+        rain, clean = loaded[i % len(loaded)]
+        top, left = (int(rng.integers(0, max(1, d - size + 1))) for d in rain.shape[:2])
+        window = (slice(top, top + size), slice(left, left + size))
+        sample.append((f"{pairs[i % len(loaded)].rain.name} at ({left}, {top})", rain[window], clean[window]))
+    return sample
 
 
 def change_map(rain: np.ndarray, clean: np.ndarray) -> np.ndarray:
@@ -74,17 +88,49 @@ def luminance(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
+def drop_sizes(rain: np.ndarray, clean: np.ndarray, threshold: int = STRONG_THRESHOLD, min_area: int = 4) -> np.ndarray:
+    """Equivalent diameters (pixels) of the regions of one pair that changed by more than
+    `threshold` grey levels; regions under min_area pixels are left out, since on real
+    pairs they are mostly misalignment and noise. Touching drops count as one region."""
+    from skimage.measure import label, regionprops
+
+    regions = regionprops(label(change_map(rain, clean) > threshold, connectivity=2))
+    return np.array([r.equivalent_diameter_area for r in regions if r.area >= min_area])
+
+
 def drop_statistics(sample: list[Sample]) -> dict[str, np.ndarray]:
     """Per pair: covered share of the image, mean change where covered (grey levels),
-    and the PSNR/SSIM (RGB) of doing nothing."""
-    cover, contrast, in_psnr, in_ssim = [], [], [], []
+    and the PSNR/SSIM (RGB) of doing nothing; and the diameters of all its drops."""
+    cover, strong, contrast, in_psnr, in_ssim, sizes = [], [], [], [], [], []
     for _, rain, clean in sample:
         share, strength = drop_strength(rain, clean)
         cover.append(share)
+        strong.append(float((change_map(rain, clean) > STRONG_THRESHOLD).mean()))
         contrast.append(strength)
         in_psnr.append(psnr(rain, clean))
         in_ssim.append(ssim(rain, clean))
-    return {"cover": np.array(cover), "contrast": np.array(contrast), "input_psnr": np.array(in_psnr), "input_ssim": np.array(in_ssim)}
+        sizes.append(drop_sizes(rain, clean))
+    return {"cover": np.array(cover), "strong": np.array(strong), "contrast": np.array(contrast), "input_psnr": np.array(in_psnr),
+            "input_ssim": np.array(in_ssim), "diameters": np.concatenate(sizes) if sizes else np.zeros(0)}
+
+
+def realism_table(stats: dict[str, dict[str, np.ndarray]]) -> str:
+    """Markdown: per dataset, the medians (and 10th-90th percentiles) of what the
+    realism check compares, so rendered and real drops can be read side by side."""
+    def spread(values: np.ndarray, scale: float = 1.0, fmt: str = ".1f") -> str:
+        if not len(values):
+            return "-"
+        lo, mid, hi = np.percentile(values * scale, [10, 50, 90])
+        return f"{mid:{fmt}} ({lo:{fmt}}-{hi:{fmt}})"
+
+    lines = [f"| data | pairs | changed > {COVER_THRESHOLD} (%) | changed > {STRONG_THRESHOLD} (%) | drops per pair | "
+             "drop diameter (px) | contrast (grey levels) | doing nothing (dB) |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for label, s in stats.items():
+        n = len(s["cover"])
+        lines.append(f"| {label} | {n} | {spread(s['cover'], 100)} | {spread(s['strong'], 100)} | {len(s['diameters']) / max(n, 1):.1f} | "
+                     f"{spread(s['diameters'])} | {spread(s['contrast'])} | {spread(s['input_psnr'])} |")
+    return "\n".join(lines)
 
 
 def drop_gains(rain: np.ndarray, output: np.ndarray, clean: np.ndarray, drops: np.ndarray) -> list[dict]:
@@ -105,3 +151,23 @@ def drop_gains(rain: np.ndarray, output: np.ndarray, clean: np.ndarray, drops: n
         found.append({"diameter": float(region.equivalent_diameter_area), "contrast": float(change[rows, cols].mean()),
                       "gain": float(10 * np.log10((before + 1e-3) / (after + 1e-3)))})
     return found
+
+
+def real_and_rendered(folders: list[str], n: int, size: int = 128, seed: int = 0) -> dict[str, list[Sample]]:
+    """Crops of size x size of rendered pairs and of every folder of real pairs that is
+    present, at the same scale, for the realism check. Folders resolve from the project
+    root; a missing one is named and skipped (the real test images are not part of the
+    repository), and with none present the result is empty."""
+    from .paths import PROJECT_ROOT
+
+    found = {}
+    for folder in folders:
+        path = Path(folder).expanduser()
+        path = path if path.is_absolute() else PROJECT_ROOT / path
+        if path.is_dir():
+            found[path.name] = str(path.resolve())
+        else:
+            print(f"no real pairs at {folder}: left out of the comparison")
+    if not found:
+        return {}
+    return {"rendered": load_sample("synthetic", n, size, seed), **{label: load_sample(path, n, size, seed) for label, path in found.items()}}

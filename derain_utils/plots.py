@@ -160,3 +160,36 @@ def failure_analysis(failures: dict) -> plt.Figure:
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def real_vs_rendered(samples: dict[str, Sequence], stats: dict[str, dict], per_row: int = 5) -> plt.Figure:
+    """Rainy crops of every dataset at the same scale (one row each, pixels shown 1:1 in
+    size), and the distributions the realism check compares: drop diameters, the share of
+    strongly changed pixels and the score of doing nothing."""
+    n = len(samples)
+    fig = plt.figure(figsize=(2.1 * per_row, 2.1 * n + 2.8))
+    grid = fig.add_gridspec(n + 1, per_row * 3, height_ratios=[1] * n + [1.25])
+    for r, (label, sample) in enumerate(samples.items()):
+        picks = np.linspace(0, len(sample) - 1, min(per_row, len(sample))).round().astype(int)
+        for c, i in enumerate(picks):
+            ax = fig.add_subplot(grid[r, 3 * c : 3 * c + 3])
+            ax.imshow(sample[i][1], interpolation="nearest")
+            ax.set_xticks([]), ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(label, fontsize=9)
+    panels = [("diameters", "drop diameter (pixels), weighted by drop area", np.geomspace(2, 200, 25), True),
+              ("strong", "pixels changed by > 30 grey levels (%)", np.linspace(0, 100, 21), False),
+              ("input_psnr", "doing nothing (dB, RGB)", np.linspace(5, 45, 21), False)]
+    for k, (key, xlabel, bins, log) in enumerate(panels):
+        ax = fig.add_subplot(grid[n, per_row * k : per_row * (k + 1)])
+        for label, s in stats.items():
+            values = s[key] * (100 if key == "strong" else 1)
+            weights = values**2 if key == "diameters" else None  # where the drop pixels are, not the count of specks
+            ax.hist(values, bins=bins, weights=weights, density=True, histtype="step", linewidth=1.5, label=label)
+        ax.set(xlabel=xlabel, yticks=[])
+        if log:
+            ax.set_xscale("log")
+        ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout(pad=0.4)
+    return fig
