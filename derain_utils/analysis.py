@@ -153,15 +153,15 @@ def drop_gains(rain: np.ndarray, output: np.ndarray, clean: np.ndarray, drops: n
     return found
 
 
-def real_and_rendered(folders: list[str], n: int, size: int = 128, seed: int = 0) -> dict[str, list[Sample]]:
+def real_and_rendered(folders: str, n: int, size: int = 128, seed: int = 0) -> dict[str, list[Sample]]:
     """Crops of size x size of rendered pairs and of every folder of real pairs that is
-    present, at the same scale, for the realism check. Folders resolve from the project
-    root; a missing one is named and skipped (the real test images are not part of the
-    repository), and with none present the result is empty."""
+    present (folders: comma-separated), at the same scale, for the realism check. Folders
+    resolve from the project root; a missing one is named and skipped (the real test
+    images are not part of the repository), and with none present the result is empty."""
     from .paths import PROJECT_ROOT
 
     found = {}
-    for folder in folders:
+    for folder in (f.strip() for f in folders.split(",") if f.strip()):
         path = Path(folder).expanduser()
         path = path if path.is_absolute() else PROJECT_ROOT / path
         if path.is_dir():

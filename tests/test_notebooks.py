@@ -4,10 +4,12 @@ import json
 import re
 
 import nbformat
+import numpy as np
 import pytest
 
 from conftest import interrupted_at_step, shared
-from derain_utils import chapters, reproduce
+from derain_utils import analysis, chapters, reproduce
+from derain_utils.metrics import psnr
 from derain_utils.paths import FIGURES_DIR
 from derain_utils.report import build_report, results_rows
 
@@ -119,12 +121,16 @@ def test_data_notebook_runs_on_real_raindrop_pairs(tmp_path):
 
     real = shared("raindrop_mini")
     source = reproduce.NOTEBOOKS_DIR / "01_data_analysis.ipynb"
-    papermill.execute_notebook(source, tmp_path / "out.ipynb", parameters=dict(PROFILE="smoke", DATA=str(real),
-                               FIGURES_DIR=str(tmp_path / "figures")), kernel_name="python3", progress_bar=False)
+    papermill.execute_notebook(source, tmp_path / "out.ipynb", parameters=dict(PROFILE="smoke", DATA=str(real), SAMPLE=8,
+                               REAL_DATA=str(real), FIGURES_DIR=str(tmp_path / "figures")), kernel_name="python3", progress_bar=False)
     data = json.loads((tmp_path / "figures" / "metrics.json").read_text())["data"]["DATA"]
     assert data["splits"]["train"] == {"pairs": 4, "sizes": {"720x480": 4}}
-    assert data["sample_pairs"] == 4 and 17 < data["input_psnr_mean"] < 18  # 17.56 dB (RGB) measured in test_metrics
-    assert (tmp_path / "figures" / "fig0_data_samples.png").is_file()
+    crops = analysis.load_sample(str(real), 8, size=128, seed=0)  # 128x128 crops at full resolution, two per pair
+    assert data["sample_pairs"] == 8
+    assert data["input_psnr_mean"] == pytest.approx(np.mean([psnr(rain, clean) for _, rain, clean in crops]))
+    assert data["input_psnr_mean"] < 22  # real drops: far below the 26 dB of the rendered ones
+    for name in ("fig0_data_samples.png", "fig0_real_vs_rendered.png"):
+        assert (tmp_path / "figures" / name).is_file()
 
 
 def test_smoke_never_writes_into_figures(monkeypatch):

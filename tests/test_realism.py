@@ -52,11 +52,11 @@ def test_real_pairs_are_cropped_at_full_resolution(tmp_path):
 
 
 def test_missing_real_folders_are_named_and_skipped(tmp_path, capsys):
-    assert analysis.real_and_rendered([str(tmp_path / "nowhere")], 2, size=32) == {}
+    assert analysis.real_and_rendered(str(tmp_path / "nowhere"), 2, size=32) == {}
     assert "no real pairs at" in capsys.readouterr().out
 
 
 def test_real_raindrop_pairs_sit_beside_rendered_ones():
-    compared = analysis.real_and_rendered([str(shared("raindrop_mini"))], 4, size=64, seed=0)
+    compared = analysis.real_and_rendered(str(shared("raindrop_mini")), 4, size=64, seed=0)
     assert list(compared) == ["rendered", "raindrop_mini"]
     assert all(r.shape == (64, 64, 3) for sample in compared.values() for _, r, _ in sample)
