@@ -8,7 +8,6 @@ levels in some channel.
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 
@@ -158,12 +157,11 @@ def real_and_rendered(folders: str, n: int, size: int = 128, seed: int = 0) -> d
     present (folders: comma-separated), at the same scale, for the realism check. Folders
     resolve from the project root; a missing one is named and skipped (the real test
     images are not part of the repository), and with none present the result is empty."""
-    from .paths import PROJECT_ROOT
+    from .paths import project_path
 
     found = {}
     for folder in (f.strip() for f in folders.split(",") if f.strip()):
-        path = Path(folder).expanduser()
-        path = path if path.is_absolute() else PROJECT_ROOT / path
+        path = project_path(folder)
         if path.is_dir():
             found[path.name] = str(path.resolve())
         else:

@@ -8,7 +8,7 @@ from dataclasses import replace
 import torch
 
 from .lensdrops import render_drops
-from .precision import cpu_capability
+from .precision import describe_device
 from .photos import embedded_photos
 from .synthetic import render_pairs
 from .training import pick_device
@@ -64,10 +64,9 @@ def bench_training(experiment: str = "pix2pix", profile: str = "cpu", steps: int
     results, precisions = {}, {}
     for name, config in paths.items():
         results[name], precisions[name] = measure_rate(config, device, steps=2 if name.startswith("original") else steps)
-    where = cpu_capability() if pick_device(device).type == "cpu" else torch.cuda.get_device_name()
     print(f"{experiment} training step, {profile} profile ({default.image_size}x{default.image_size}, batch {default.batch_size}), "
           f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
-    print(f"device: {where}")
+    print(f"device: {describe_device(pick_device(device))}")
     plain = results["plain fp32 eager"]
     for name, rate in results.items():
         config = paths[name]

@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt
 from .ablation import run_ablation
 from .checkpoints import atomic_write_bytes
 from .figures import save_figure
-from .paths import BUILD_DIR, FIGURES_DIR, PROJECT_ROOT, shown_path
+from .paths import BUILD_DIR, FIGURES_DIR, project_path, shown_path
 from .precision import resolve_precision
 from .presets import ABLATION_EPOCHS, PRECISIONS, PROFILES, TrainConfig, make_config
 from .runs import ExperimentRun
@@ -33,12 +33,6 @@ PROFILE_ENV = "DERAIN_PROFILE"
 OUTPUT_ENV = "DERAIN_OUTPUT"
 PRECISION_ENV = "DERAIN_PRECISION"
 METRICS = "metrics.json"
-
-
-def project_path(path: str | Path) -> Path:
-    """A path from a parameter: absolute as given, relative ones from the project root."""
-    path = Path(path).expanduser()
-    return path if path.is_absolute() else PROJECT_ROOT / path
 
 
 @dataclass(frozen=True)

@@ -16,3 +16,10 @@ def shown_path(path) -> str:
         return str(Path(path).resolve().relative_to(PROJECT_ROOT))
     except ValueError:
         return str(path)
+
+
+def project_path(path) -> Path:
+    """A path given by a user or a parameter: absolute as given, relative ones from the
+    project root."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path

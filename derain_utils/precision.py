@@ -25,17 +25,25 @@ EMULATED_BF16_SLOWDOWN = "16x slower there (0.7 against 11.5 images/s for a Pix2
 
 
 @lru_cache(maxsize=1)
-def cpu_flags() -> frozenset[str]:
-    """The processor's feature flags as Linux reports them (empty where unknown)."""
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's entries of /proc/cpuinfo (empty where Linux does not give it)."""
+    info = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
+                if not line.strip():
+                    break
                 key, _, value = line.partition(":")
-                if key.strip() in ("flags", "Features"):
-                    return frozenset(value.split())
+                info[key.strip()] = value.strip()
     except OSError:
         pass
-    return frozenset()
+    return info
+
+
+def cpu_flags() -> frozenset[str]:
+    """The processor's feature flags as Linux reports them (empty where unknown)."""
+    info = _cpuinfo()
+    return frozenset((info.get("flags") or info.get("Features") or "").split())
 
 
 def native_bf16(flags: frozenset[str] | None = None) -> bool:
@@ -48,7 +56,7 @@ def cpu_capability(flags: frozenset[str] | None = None) -> str:
     """One line naming the processor and its vector and bf16 features, printed beside
     every timing so that numbers from different machines are never compared blind."""
     flags = cpu_flags() if flags is None else flags
-    name = _cpu_name() or platform.processor() or platform.machine()
+    name = _cpuinfo().get("model name") or platform.processor() or platform.machine()
     if not flags:
         return f"{name}, {torch.backends.cpu.get_cpu_capability()} (feature flags unknown)"
     vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "NEON" if "asimd" in flags else "no AVX2"
@@ -56,15 +64,11 @@ def cpu_capability(flags: frozenset[str] | None = None) -> str:
     return f"{name}, {vector}, " + (" + ".join(bf16) + " (native bf16)" if bf16 else "no native bf16")
 
 
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return ""
+def describe_device(device: torch.device) -> str:
+    """What a timing was measured on: the CPU with its capability, or the GPU's name."""
+    if device.type == "cpu":
+        return cpu_capability()
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else str(device)
 
 
 def resolve_precision(requested: str, device: torch.device, flags: frozenset[str] | None = None, warn: bool = True) -> str:

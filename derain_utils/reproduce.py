@@ -69,7 +69,7 @@ def announce(profile: str, data: str, seed: int, device: str, runs_dir: Path, pr
     steps of each network; finished runs in runs_dir count nothing, interrupted ones what
     is left of them."""
     from .ablation import ROWS, row_config, slug
-    from .precision import cpu_capability
+    from .precision import describe_device
     from .presets import ABLATION_EPOCHS, EXPERIMENTS, make_config
     from .timing import format_duration, measure_rate, run_seconds
     from .training import pick_device
@@ -92,9 +92,8 @@ def announce(profile: str, data: str, seed: int, device: str, runs_dir: Path, pr
         return "every training run is already finished: only the figures are drawn (about a minute)"
     total = sum(seconds.values()) + 60  # the figures and the per-image analyses
     parts = ", ".join(f"{label} {format_duration(s)}" for label, s in seconds.items())
-    where = cpu_capability() if pick_device(device).type == "cpu" else str(pick_device(device))
     return (f"this reproduction should take about {format_duration(total)} here ({parts}, then the figures); "
-            f"timed steps: {', '.join(f'{k} {v:.0f}' for k, v in shown.items())} images/s ({used}, {where})")
+            f"timed steps: {', '.join(f'{k} {v:.0f}' for k, v in shown.items())} images/s ({used}, {describe_device(pick_device(device))})")
 
 
 def _epochs_done(folder: Path) -> int:

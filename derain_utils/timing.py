@@ -14,6 +14,7 @@ from dataclasses import replace
 
 import torch
 
+from .precision import describe_device
 from .presets import TrainConfig
 
 # Validation, checkpoints and fresh drops add about this share to the training steps
@@ -28,6 +29,34 @@ def format_duration(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+class RunClock:
+    """Says how long a run will take: once from its first timed steps, then, after each
+    epoch (validation included), how long is left."""
+
+    TIMED = 4  # steps timed after the first, which pays for warm-up and allocation
+
+    def __init__(self, steps: int, batch: int, precision: str, device: torch.device):
+        self.steps, self.batch, self.precision, self.device = steps, batch, precision, device
+        self.done, self.first = 0, 0.0
+        self.start = time.perf_counter()
+
+    def step_done(self) -> str:
+        self.done += 1
+        if self.done == 1:
+            self.first = time.perf_counter()
+        if self.done != 1 + self.TIMED or self.steps <= self.done:
+            return ""
+        rate = self.TIMED * self.batch / (time.perf_counter() - self.first)
+        return (f"timed {self.TIMED} steps: {rate:.1f} images/s ({self.precision}, {describe_device(self.device)}); "
+                f"{self.steps:,} steps take about {format_duration(self.steps * self.batch / rate)} plus validation")
+
+    def left(self, epochs_done: int, epochs_left: int) -> str:
+        if not epochs_left:
+            return ""
+        per_epoch = (time.perf_counter() - self.start) / epochs_done
+        return f", about {format_duration(per_epoch * epochs_left)} left"
 
 
 def measure_rate(config: TrainConfig, device: str = "auto", steps: int = 3, warmup: int = 1) -> tuple[float, str]:

@@ -28,10 +28,10 @@ from .losses import (REAL_THRESHOLD, SYNTHETIC_VISIBLE, adversarial_loss, contra
 from .metrics import discriminator_accuracy, psnr, ssim
 from .models import build_discriminator, build_generator, has_mask
 from .paths import PROJECT_ROOT
-from .precision import autocast, cpu_capability, resolve_precision
+from .precision import autocast, resolve_precision
 from .presets import TrainConfig
 from .seeding import rng_state, seed_everything, set_rng_state
-from .timing import format_duration
+from .timing import RunClock
 from .training_data import build_datasets
 
 CHECKPOINT = "checkpoint.pt"
@@ -206,7 +206,7 @@ class Trainer:
         total = self.config.epochs * steps_per_epoch
         bar = tqdm(total=total, initial=start * steps_per_epoch, desc=f"{self.config.experiment}", unit="step",
                    mininterval=1.0, disable=not self.progress)
-        clock = _RunClock(total - start * steps_per_epoch, self.config.batch_size, self.precision, self.device)
+        clock = RunClock(total - start * steps_per_epoch, self.config.batch_size, self.precision, self.device)
         with bar:
             for epoch in range(start, self.config.epochs):
                 tic = time.perf_counter()
@@ -267,35 +267,6 @@ class Trainer:
         set_rng_state(state["rng"])
         self.history = state["history"]
         return state["epoch"]
-
-
-class _RunClock:
-    """Says how long a run will take: once from its first timed steps, then, after each
-    epoch (validation included), how long is left."""
-
-    TIMED = 4  # steps timed after the first, which pays for warm-up and allocation
-
-    def __init__(self, steps: int, batch: int, precision: str, device: torch.device):
-        self.steps, self.batch, self.precision, self.device = steps, batch, precision, device
-        self.done, self.first = 0, 0.0
-        self.start = time.perf_counter()
-
-    def step_done(self) -> str:
-        self.done += 1
-        if self.done == 1:
-            self.first = time.perf_counter()
-        if self.done != 1 + self.TIMED or self.steps <= self.done:
-            return ""
-        rate = self.TIMED * self.batch / (time.perf_counter() - self.first)
-        where = cpu_capability() if self.device.type == "cpu" else str(self.device)
-        return (f"timed {self.TIMED} steps: {rate:.1f} images/s ({self.precision}, {where}); "
-                f"{self.steps:,} steps take about {format_duration(self.steps * self.batch / rate)} plus validation")
-
-    def left(self, epochs_done: int, epochs_left: int) -> str:
-        if not epochs_left:
-            return ""
-        per_epoch = (time.perf_counter() - self.start) / epochs_done
-        return f", about {format_duration(per_epoch * epochs_left)} left"
 
 
 def mean_scores(prefix: str, pairs) -> dict:
