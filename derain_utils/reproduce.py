@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .chapters import OUTPUT_ENV, PRECISION_ENV, PROFILE_ENV, runs_folder
 from .paths import BUILD_DIR, PROJECT_ROOT, shown_path
+from .presets import TrainConfig
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 
@@ -68,18 +69,12 @@ def announce(profile: str, data: str, seed: int, device: str, runs_dir: Path, pr
     """How long the training of a reproduction will take on this machine, from a few timed
     steps of each network; finished runs in runs_dir count nothing, interrupted ones what
     is left of them."""
-    from .ablation import ROWS, row_config, slug
     from .precision import describe_device
-    from .presets import ABLATION_EPOCHS, EXPERIMENTS, make_config
     from .timing import format_duration, measure_rate, run_seconds
     from .training import pick_device
 
-    configs = {e: make_config(e, profile, data=data, seed=seed, precision=precision) for e in EXPERIMENTS}
-    ablation = replace(configs["attentive"], epochs=ABLATION_EPOCHS[profile])
-    jobs = [(e, c, runs_dir / e) for e, c in configs.items()]
-    jobs += [("ablation", row_config(ablation, change), runs_dir / "ablation" / slug(name)) for name, (_, change) in ROWS.items()]
     rates, seconds, shown = {}, {}, {}  # shown: the first measured rate of each label
-    for label, config, folder in jobs:
+    for label, config, folder in training_jobs(profile, data, seed, runs_dir, precision):
         left = config.epochs - _epochs_done(folder)
         if left <= 0:
             continue
@@ -94,6 +89,18 @@ def announce(profile: str, data: str, seed: int, device: str, runs_dir: Path, pr
     parts = ", ".join(f"{label} {format_duration(s)}" for label, s in seconds.items())
     return (f"this reproduction should take about {format_duration(total)} here ({parts}, then the figures); "
             f"timed steps: {', '.join(f'{k} {v:.0f}' for k, v in shown.items())} images/s ({used}, {describe_device(pick_device(device))})")
+
+
+def training_jobs(profile: str, data: str, seed: int, runs_dir: Path, precision: str = "auto") -> list[tuple[str, TrainConfig, Path]]:
+    """Every training run of a reproduction, as (label, configuration, run folder): the
+    four experiments, then the rows of experiment 4's ablation."""
+    from .ablation import ROWS, row_config, slug
+    from .presets import ABLATION_EPOCHS, EXPERIMENTS, make_config
+
+    configs = {e: make_config(e, profile, data=data, seed=seed, precision=precision) for e in EXPERIMENTS}
+    ablation = replace(configs["attentive"], epochs=ABLATION_EPOCHS[profile])
+    jobs = [(e, c, runs_dir / e) for e, c in configs.items()]
+    return jobs + [("ablation", row_config(ablation, change), runs_dir / "ablation" / slug(name)) for name, (_, change) in ROWS.items()]
 
 
 def _epochs_done(folder: Path) -> int:

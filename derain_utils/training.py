@@ -10,6 +10,7 @@ not finite stops the run at once, before it can reach the weights or a checkpoin
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import sys
 import time
@@ -37,7 +38,7 @@ from .training_data import build_datasets
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FORMAT = "derain-checkpoint-1"
 # Fields of an epoch record that measure the machine, not the training.
-TIMING_FIELDS = ("seconds", "images_per_s")
+TIMING_FIELDS = ("seconds", "render_seconds", "images_per_s")
 
 
 def drop_threshold(config: TrainConfig) -> int:
@@ -57,11 +58,13 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig, run_dir: str | Path, device: str = "auto", progress: bool = True):
+    def __init__(self, config: TrainConfig, run_dir: str | Path, device: str = "auto", progress: bool = True,
+                 workers: int | None = None):
         self.config = config
         self.run_dir = Path(run_dir)
         self.device = pick_device(device)
         self.progress = progress
+        self.workers = loader_workers(self.device) if workers is None else workers
         self.precision = resolve_precision(config.precision, self.device)
         seed_everything(config.seed)
         self.train_set, self.val_set = build_datasets(config, progress=progress)
@@ -106,7 +109,9 @@ class Trainer:
         mask in [0, 1], when the pairs are rendered."""
         c, G, D = self.config, self.generator, self.discriminator
         rain, clean = self._batch(rain), self._batch(clean)
-        drops = drop_target(rain, clean, self._threshold, None if mask is None else mask.to(self.device)) if self._uses_drops else None
+        if mask is not None:
+            mask = mask.to(self.device, non_blocking=True)
+        drops = drop_target(rain, clean, self._threshold, mask) if self._uses_drops else None
         adversarial = c.adv_weight > 0
         with self._autocast():
             fake, logits = G.forward_with_mask(rain) if self._has_mask else (G(rain), None)
@@ -213,12 +218,10 @@ class Trainer:
                 records = []
                 if hasattr(self.train_set, "set_epoch"):  # fresh drops: render this epoch's pairs
                     self.train_set.set_epoch(epoch)
-                order = torch.randperm(len(self.train_set))
-                for first in range(0, len(order), self.config.batch_size):
+                render_seconds = time.perf_counter() - tic
+                for batch in self._batches(torch.randperm(len(self.train_set))):
                     self._epoch, self._step = epoch, len(self.history["steps"])
                     self._set_learning_rates(self._step, total)
-                    items = [self.train_set[int(i)] for i in order[first : first + self.config.batch_size]]
-                    batch = {k: torch.stack([it[k] for it in items]) for k in ("rain", "clean", "mask") if k in items[0]}
                     record = self.train_step(**batch)
                     if (said := clock.step_done()) and self.progress:
                         bar.write(said)
@@ -232,7 +235,7 @@ class Trainer:
                 summary.update({k: float(np.mean([r[k] for r in records])) for k in records[0]})
                 summary.update(self.validate())
                 summary.update(self.baseline)
-                summary.update(seconds=seconds, images_per_s=len(self.train_set) / seconds)
+                summary.update(seconds=seconds, render_seconds=render_seconds, images_per_s=len(self.train_set) / seconds)
                 self.history["epochs"].append(summary)
                 self._save(epoch + 1)
                 bar.write(
@@ -241,6 +244,21 @@ class Trainer:
                     f"({summary['input_ssim_rgb']:.3f}), {seconds:.0f} s{clock.left(epoch + 1 - start, self.config.epochs - epoch - 1)}"
                 )
         return self.history
+
+    def _batches(self, order: torch.Tensor):
+        """One epoch's batches in `order`. With workers, DataLoader processes crop and stack
+        them into pinned memory while the GPU computes; without, the main process does,
+        which on a CPU is faster, since workers would take cores from the step itself."""
+        size = self.config.batch_size
+        if not self.workers:
+            for first in range(0, len(order), size):
+                yield stack_items([self.train_set[int(i)] for i in order[first : first + size]])
+            return
+        # Not persistent: fresh drops are re-rendered in this process every epoch, and
+        # workers started afterwards see them. Workers draw their seeds from torch's
+        # generator, so a run still repeats and resumes exactly with the same workers.
+        yield from torch.utils.data.DataLoader(self.train_set, batch_size=size, sampler=order.tolist(), num_workers=self.workers,
+                                               collate_fn=stack_items, pin_memory=self.device.type == "cuda")
 
     def _save(self, epochs_done: int) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -267,6 +285,17 @@ class Trainer:
         set_rng_state(state["rng"])
         self.history = state["history"]
         return state["epoch"]
+
+
+def loader_workers(device: torch.device) -> int:
+    """DataLoader workers for a device: several on a GPU, so cropping never starves it;
+    none on a CPU, where the training step already uses every core."""
+    return min(8, (os.cpu_count() or 1) - 1) if device.type == "cuda" else 0
+
+
+def stack_items(items: list[dict]) -> dict:
+    """A batch of dataset items: rainy, clean and (rendered pairs) mask, stacked."""
+    return {k: torch.stack([it[k] for it in items]) for k in ("rain", "clean", "mask") if k in items[0]}
 
 
 def mean_scores(prefix: str, pairs) -> dict:
