@@ -69,6 +69,18 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch):
     assert without_timing(resumed) == without_timing(full)
 
 
+def test_with_loader_workers_a_run_repeats_and_resumes(tmp_path, monkeypatch):
+    """The GPU's data path on the CPU: DataLoader workers crop the batches and the fresh
+    drops are rendered in threads; a run still repeats, and resumes exactly."""
+    monkeypatch.setattr(training, "loader_workers", lambda device: 2)
+    config = make_config("attentive", "smoke", epochs=3)
+    full = train(config, tmp_path / "full", progress=False, device="cpu")
+    assert without_timing(train(config, tmp_path / "again", progress=False, device="cpu")) == without_timing(full)
+    with interrupted_at_step(monkeypatch, 6):
+        train(config, tmp_path / "cut", progress=False, device="cpu")
+    assert without_timing(train(config, tmp_path / "cut", resume=True, progress=False, device="cpu")) == without_timing(full)
+
+
 def test_run_folders_are_never_mixed(tmp_path, capsys):
     run = tmp_path / "run"
     args = ["train", "--experiment", "pix2pix", "--profile", "smoke", "--epochs", "1", "--out", str(run)]
