@@ -81,8 +81,8 @@ _EXPERIMENT = {
 }
 
 _PROFILE = {
-    # channels_last: on an H200 in bf16 the steps ran 1.1x (stabilized) to 1.9x (baseline)
-    # faster with it (benchmarks/README.md, GPU check).
+    # channels_last: on an H200 in bf16 the baseline's step ran 1.9x faster with it, the
+    # U-Net's 1.2x (benchmarks/README.md, GPU check).
     "paper": dict(image_size=256, batch_size=16, epochs=200, train_pairs=1024, val_pairs=64, channels_last=True,
                   unet=dict(depth=6, base=64), patch=dict(base=64),
                   attentive=dict(base=32, depth=5), attentive_patch=dict(base=32)),

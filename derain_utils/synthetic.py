@@ -50,37 +50,29 @@ def render_pairs(
     progress: bool = False,
     epoch: int | None = None,
     augment: bool = False,
-    threads: int = 1,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Yield n (rainy, clean, mask) uint8 arrays of shape (size, size, 3|3|1).
 
     epoch: render the fresh training pairs of that epoch (a stream of their own);
-    augment: colour-jitter and flip each clean crop before the drops go on; threads:
-    batches rendered at once (torch releases the GIL), the same pairs in the same order;
-    for a GPU machine's many cores (on 2 cores, one thread already keeps both busy)."""
+    augment: colour-jitter and flip each clean crop before the drops go on."""
     if not photos:
         raise ValueError("no clean photos to render drops on")
     if n < 0 or size < 16:
         raise ValueError(f"need n >= 0 and size >= 16, got n={n}, size={size}")
-
-    def render_batch(start: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        crops, seeds = [], []
-        for i in range(start, min(n, start + batch)):
-            key = [seed, _STREAM[stream], i] if epoch is None else [seed, _FRESH, epoch, i]
-            rng = np.random.default_rng(np.random.SeedSequence(key))
-            crop = random_crop(photos[int(rng.integers(len(photos)))], size, rng)
-            crops.append(augment_crop(crop, rng) if augment else crop)
-            seeds.append(int(rng.integers(2**62)))
-        clean = torch.stack(crops)
-        rainy, mask = render_drops(clean, seeds, style)
-        return list(zip(_to_uint8(rainy), _to_uint8(clean), _to_uint8(mask)))
-
-    starts = range(0, n, batch)
-    with tqdm(total=n, desc=f"rendering {stream} pairs", unit="pair", disable=not progress) as bar, \
-            ThreadPoolExecutor(max_workers=threads) as pool:
-        for rendered in (pool.map(render_batch, starts) if threads > 1 else map(render_batch, starts)):
-            yield from rendered
-            bar.update(len(rendered))
+    with tqdm(total=n, desc=f"rendering {stream} pairs", unit="pair", disable=not progress) as bar:
+        for start in range(0, n, batch):
+            crops, seeds = [], []
+            for i in range(start, min(n, start + batch)):
+                key = [seed, _STREAM[stream], i] if epoch is None else [seed, _FRESH, epoch, i]
+                rng = np.random.default_rng(np.random.SeedSequence(key))
+                crop = random_crop(photos[int(rng.integers(len(photos)))], size, rng)
+                crops.append(augment_crop(crop, rng) if augment else crop)
+                seeds.append(int(rng.integers(2**62)))
+            clean = torch.stack(crops)
+            rainy, mask = render_drops(clean, seeds, style)
+            for r, c, m in zip(_to_uint8(rainy), _to_uint8(clean), _to_uint8(mask)):
+                yield r, c, m
+            bar.update(len(seeds))
 
 
 def write_synthetic_dataset(

@@ -67,7 +67,7 @@ class Trainer:
         self.workers = loader_workers(self.device) if workers is None else workers
         self.precision = resolve_precision(config.precision, self.device)
         seed_everything(config.seed)
-        self.train_set, self.val_set = build_datasets(config, progress=progress, threads=max(1, self.workers))
+        self.train_set, self.val_set = build_datasets(config, progress=progress)
         self.generator = build_generator(config.generator, **config.generator_options).to(self.device)
         self.discriminator = build_discriminator(config.discriminator, **config.discriminator_options).to(self.device)
         if config.channels_last:

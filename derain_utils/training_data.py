@@ -36,32 +36,29 @@ class FreshDrops(PairedImageDataset):
     2 s on 2 cores; rendering the next epoch in a background thread was measured slower
     (14 s per epoch against 11.5 s), since the two compete for the same 2 cores."""
 
-    def __init__(self, photos: Sequence[Photo], n: int, size: int, seed: int, augment: bool, threads: int = 1):
+    def __init__(self, photos: Sequence[Photo], n: int, size: int, seed: int, augment: bool):
         super().__init__([], crop_size=size, train=True)
         self.photos, self.n, self.size, self.seed, self.augment_crops = tuple(photos), n, size, seed, augment
-        self.threads = threads
 
     def __len__(self) -> int:
         return self.n
 
     def set_epoch(self, epoch: int) -> None:
-        self.pairs = list(render_pairs(self.photos, self.n, self.size, self.seed, epoch=epoch, augment=self.augment_crops,
-                                       threads=self.threads))
+        self.pairs = list(render_pairs(self.photos, self.n, self.size, self.seed, epoch=epoch, augment=self.augment_crops))
         self._cache.clear()
 
 
-def build_datasets(config: TrainConfig, progress: bool = False, threads: int = 1) -> tuple[PairedImageDataset, PairedImageDataset]:
-    """'synthetic': pairs rendered (in `threads` threads) from the embedded training and
-    validation photos, one fixed set or (fresh_drops) a new one every epoch. A folder: its
-    train split (or all its pairs) with about 10% held out for validation; a folder smaller
-    than the profile's train_pairs is cropped several times per epoch."""
+def build_datasets(config: TrainConfig, progress: bool = False) -> tuple[PairedImageDataset, PairedImageDataset]:
+    """'synthetic': pairs rendered from the embedded training and validation photos, one
+    fixed set or (fresh_drops) a new one every epoch. A folder: its train split (or all
+    its pairs) with about 10% held out for validation; a folder smaller than the profile's
+    train_pairs is cropped several times per epoch."""
     if config.data == "synthetic":
         photos = training_photos(config.extra_photos)
         if config.fresh_drops:
-            train = FreshDrops(photos, config.train_pairs, config.image_size, config.seed, config.augment, threads)
+            train = FreshDrops(photos, config.train_pairs, config.image_size, config.seed, config.augment)
         else:
-            pairs = render_pairs(photos, config.train_pairs, config.image_size, config.seed, "train", progress=progress,
-                                 augment=config.augment, threads=threads)
+            pairs = render_pairs(photos, config.train_pairs, config.image_size, config.seed, "train", progress=progress, augment=config.augment)
             train = PairedImageDataset(list(pairs), config.image_size, train=True)
         return train, build_validation_set(config, progress)
     train, _ = folder_split_pairs(config.data)

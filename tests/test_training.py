@@ -70,8 +70,8 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch):
 
 
 def test_with_loader_workers_a_run_repeats_and_resumes(tmp_path, monkeypatch):
-    """The GPU's data path on the CPU: DataLoader workers crop the batches and the fresh
-    drops are rendered in threads; a run still repeats, and resumes exactly."""
+    """The GPU's data path on the CPU: DataLoader workers crop the batches; a run still
+    repeats, and resumes exactly."""
     monkeypatch.setattr(training, "loader_workers", lambda device: 2)
     config = make_config("attentive", "smoke", epochs=3)
     full = train(config, tmp_path / "full", progress=False, device="cpu")
