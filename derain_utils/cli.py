@@ -67,6 +67,7 @@ def _sheet(args) -> int:
 def _train(args) -> int:
     from dataclasses import replace
 
+    from . import distributed
     from .presets import make_config
     from .training import train
 
@@ -80,7 +81,12 @@ def _train(args) -> int:
             raise ValueError("--residual applies to the U-Net generator of pix2pix and stabilized")
         config = replace(config, generator_options={**config.generator_options, "residual": True})
     signal_to_interrupt()
-    history = train(config, args.out, resume=args.resume, overwrite=args.overwrite, device=args.device)
+    try:
+        history = train(config, args.out, resume=args.resume, overwrite=args.overwrite, device=args.device)
+    finally:
+        distributed.leave()
+    if not distributed.main_process():  # rank 0 of a torchrun launch validates and prints
+        return 0
     last = history["epochs"][-1]
     print(f"{args.experiment} ({args.profile}) after {last['epoch']} epochs on held-out images: "
           f"PSNR {last['val_psnr_rgb']:.2f} dB, SSIM {last['val_ssim_rgb']:.4f} (rgb); "

@@ -22,6 +22,7 @@ import torch
 from tqdm import tqdm
 
 from . import __version__
+from . import distributed
 from .checkpoints import git_commit, load_checkpoint, save_checkpoint, write_history
 from .inference import restore, to_model_range
 from .losses import (REAL_THRESHOLD, SYNTHETIC_VISIBLE, adversarial_loss, contrastive_loss, discriminator_targets, drop_target,
@@ -62,17 +63,23 @@ class Trainer:
                  workers: int | None = None):
         self.config = config
         self.run_dir = Path(run_dir)
-        self.device = pick_device(device)
-        self.progress = progress
+        self.rank = distributed.join()  # rank 0 of 1, unless torchrun started several processes
+        self.device = distributed.device_of(self.rank, pick_device(device))
+        self.progress = progress and self.rank.main
         self.workers = loader_workers(self.device) if workers is None else workers
         self.precision = resolve_precision(config.precision, self.device)
-        seed_everything(config.seed)
+        # Each process of a torchrun launch draws its own crops, flips and dropout; the
+        # networks start alike all the same (DistributedDataParallel copies rank 0's).
+        seed_everything(config.seed + self.rank.rank)
         self.train_set, self.val_set = build_datasets(config, progress=progress)
         self.generator = build_generator(config.generator, **config.generator_options).to(self.device)
         self.discriminator = build_discriminator(config.discriminator, **config.discriminator_options).to(self.device)
         if config.channels_last:
             self.generator.to(memory_format=torch.channels_last)
             self.discriminator.to(memory_format=torch.channels_last)
+        # What the step calls: the networks themselves, or their DistributedDataParallel
+        # wrappers, which average the gradients over the processes of a torchrun launch.
+        self._g, self._d = distributed.wrap(GeneratorStep(self.generator), self.rank), distributed.wrap(self.discriminator, self.rank)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=config.lr_g, betas=config.betas_g)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_d, betas=config.betas_d)
         # fp16 needs its gradients scaled so that small ones do not underflow; bf16 does not.
@@ -97,27 +104,27 @@ class Trainer:
         images = to_model_range(images.to(self.device, non_blocking=True))
         return images.contiguous(memory_format=torch.channels_last) if self.config.channels_last else images
 
-    def _judge(self, rain: torch.Tensor, image: torch.Tensor, drops: torch.Tensor | None) -> torch.Tensor:
+    def _judge(self, rain: torch.Tensor, image: torch.Tensor, drops: torch.Tensor | None, network: torch.nn.Module) -> torch.Tensor:
         """The discriminator's logits; a mask-conditioned one sees the same drop mask for
-        the real and the generated image."""
+        the real and the generated image. network: the discriminator or its wrapper."""
         if getattr(self.discriminator, "mask_channels", 0):
-            return self.discriminator(rain, image, drops)
-        return self.discriminator(rain, image)
+            return network(rain, image, drops)
+        return network(rain, image)
 
     def train_step(self, rain: torch.Tensor, clean: torch.Tensor, mask: torch.Tensor | None = None) -> dict:
         """One discriminator update, then one generator update. mask: the renderer's drop
         mask in [0, 1], when the pairs are rendered."""
-        c, G, D = self.config, self.generator, self.discriminator
+        c, D = self.config, self.discriminator
         rain, clean = self._batch(rain), self._batch(clean)
         if mask is not None:
             mask = mask.to(self.device, non_blocking=True)
         drops = drop_target(rain, clean, self._threshold, mask) if self._uses_drops else None
         adversarial = c.adv_weight > 0
         with self._autocast():
-            fake, logits = G.forward_with_mask(rain) if self._has_mask else (G(rain), None)
+            fake, logits = self._g(rain)
             if adversarial:
-                real_logits = self._judge(rain, clean, drops)
-                fake_logits = self._judge(rain, fake.detach(), drops)
+                real_logits = self._judge(rain, clean, drops, self._d)
+                fake_logits = self._judge(rain, fake.detach(), drops, self._d)
         record = {}
         if adversarial:
             d_loss = 0.5 * (
@@ -137,13 +144,14 @@ class Trainer:
         finally:
             D.requires_grad_(True)
         self._check_finite("generator", g_loss)
-        self._update(g_loss, self.opt_g, G, "g")
-        return {"g_loss": g_loss.item(), **{k: v.item() for k, v in terms.items()}, **record}
+        self._update(g_loss, self.opt_g, self.generator, "g")
+        return distributed.mean_over_ranks({"g_loss": g_loss.item(), **{k: v.item() for k, v in terms.items()}, **record}, self.rank)
 
     def _generator_loss(self, rain, clean, fake, logits, drops, adversarial: bool) -> tuple[torch.Tensor, dict]:
         c, D = self.config, self.discriminator
         with self._autocast():
-            terms = {"g_adv": adversarial_loss(self._judge(rain, fake, drops), 1.0)} if adversarial else {}
+            # D itself, not its wrapper: its weights are frozen here, nothing to average
+            terms = {"g_adv": adversarial_loss(self._judge(rain, fake, drops, D), 1.0)} if adversarial else {}
             terms["g_l1"] = pixel_loss(fake, clean, drops, c.drop_weight)
             if c.mask_weight:
                 terms["g_mask"] = mask_loss(logits, drops)
@@ -207,7 +215,7 @@ class Trainer:
     # -- epochs, checkpoints ----------------------------------------------------------
     def fit(self, resume: bool = False) -> dict:
         start = self._resume() if resume else 0
-        steps_per_epoch = math.ceil(len(self.train_set) / self.config.batch_size)
+        steps_per_epoch = distributed.steps_per_epoch(len(self.train_set), self.config.batch_size, self.rank)
         total = self.config.epochs * steps_per_epoch
         bar = tqdm(total=total, initial=start * steps_per_epoch, desc=f"{self.config.experiment}", unit="step",
                    mininterval=1.0, disable=not self.progress)
@@ -219,7 +227,7 @@ class Trainer:
                 if hasattr(self.train_set, "set_epoch"):  # fresh drops: render this epoch's pairs
                     self.train_set.set_epoch(epoch)
                 render_seconds = time.perf_counter() - tic
-                for batch in self._batches(torch.randperm(len(self.train_set))):
+                for batch in self._batches(distributed.same_order(torch.randperm(len(self.train_set)), self.rank)):
                     self._epoch, self._step = epoch, len(self.history["steps"])
                     self._set_learning_rates(self._step, total)
                     record = self.train_step(**batch)
@@ -231,13 +239,16 @@ class Trainer:
                                     **({"D": f"{record['d_loss']:.3f}"} if "d_loss" in record else {}), refresh=False)
                     bar.update()
                 seconds = time.perf_counter() - tic
+                rng_states = distributed.gather(rng_state(), self.rank)  # every process's, for an exact resume
+                if not self.rank.main:  # rank 0 validates and writes
+                    continue
                 summary = {"epoch": epoch + 1}
                 summary.update({k: float(np.mean([r[k] for r in records])) for k in records[0]})
                 summary.update(self.validate())
                 summary.update(self.baseline)
                 summary.update(seconds=seconds, render_seconds=render_seconds, images_per_s=len(self.train_set) / seconds)
                 self.history["epochs"].append(summary)
-                self._save(epoch + 1)
+                self._save(epoch + 1, rng_states)
                 bar.write(
                     f"epoch {epoch + 1}/{self.config.epochs}: val PSNR {summary['val_psnr_rgb']:.2f} dB "
                     f"(doing nothing {summary['input_psnr_rgb']:.2f}), SSIM {summary['val_ssim_rgb']:.3f} "
@@ -249,25 +260,28 @@ class Trainer:
         """One epoch's batches in `order`. With workers, DataLoader processes crop and stack
         them into pinned memory while the GPU computes; without, the main process does,
         which on a CPU is faster, since workers would take cores from the step itself."""
-        size = self.config.batch_size
+        items = distributed.share(order, self.config.batch_size, self.rank)  # its slice of each global batch
+        size = self.config.batch_size // self.rank.world
         if not self.workers:
-            for first in range(0, len(order), size):
-                yield stack_items([self.train_set[int(i)] for i in order[first : first + size]])
+            for first in range(0, len(items), size):
+                yield stack_items([self.train_set[i] for i in items[first : first + size]])
             return
         # Not persistent: fresh drops are re-rendered in this process every epoch, and
         # workers started afterwards see them. Workers draw their seeds from torch's
         # generator, so a run still repeats and resumes exactly with the same workers.
-        yield from torch.utils.data.DataLoader(self.train_set, batch_size=size, sampler=order.tolist(), num_workers=self.workers,
+        yield from torch.utils.data.DataLoader(self.train_set, batch_size=size, sampler=items, num_workers=self.workers,
                                                collate_fn=stack_items, pin_memory=self.device.type == "cuda")
 
-    def _save(self, epochs_done: int) -> None:
+    def _save(self, epochs_done: int, rng_states: list[dict]) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         state = {
             "format": CHECKPOINT_FORMAT, "version": __version__, "git_commit": self._commit, "config": self.config.to_dict(),
             "epoch": epochs_done,
             "generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
-            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(), "rng": rng_state(), "history": self.history,
+            "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(), "rng": rng_states[0], "history": self.history,
         }
+        if len(rng_states) > 1:
+            state["rng_ranks"] = rng_states
         save_checkpoint(self.run_dir / CHECKPOINT, state)
         write_history(self.run_dir, self.history)
 
@@ -282,9 +296,23 @@ class Trainer:
         self.discriminator.load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
-        set_rng_state(state["rng"])
+        ranks = state.get("rng_ranks", [state["rng"]])
+        set_rng_state(ranks[self.rank.rank] if len(ranks) == self.rank.world else state["rng"])
         self.history = state["history"]
         return state["epoch"]
+
+
+class GeneratorStep(torch.nn.Module):
+    """The generator's training forward, (output, mask logits or None), as one module
+    call: DistributedDataParallel averages the gradients of what goes through a call."""
+
+    def __init__(self, generator: torch.nn.Module):
+        super().__init__()
+        self.generator = generator
+        self.masks = has_mask(generator)
+
+    def forward(self, rain: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.generator.forward_with_mask(rain) if self.masks else (self.generator(rain), None)
 
 
 def loader_workers(device: torch.device) -> int:
@@ -349,11 +377,11 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, overwr
         saved = TrainConfig.from_dict(load_checkpoint(Path(run_dir) / CHECKPOINT)["config"])
         config = replace(saved, epochs=config.epochs)
     trainer = Trainer(config, run_dir, device, progress)  # reads the data: bad data leaves the folder as it was
-    if config.profile == "paper" and trainer.device.type == "cpu" and progress:
+    if config.profile == "paper" and trainer.device.type == "cpu" and trainer.progress:
         steps = config.epochs * math.ceil(len(trainer.train_set) / config.batch_size)
         print(f"note: the paper profile is the report's GPU setting: {steps:,} steps of {config.batch_size} images at "
               f"{config.image_size}x{config.image_size}; how long that takes on this CPU is said after its first steps "
               "(hours to days on a laptop). --profile cpu trains in minutes.", file=sys.stderr)
-    if replaced:
+    if replaced and trainer.rank.main:
         shutil.rmtree(run_dir)
     return trainer.fit(resume=resume)
