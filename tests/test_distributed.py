@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from derain_utils.distributed import Rank, share
+from derain_utils.training import TIMING_FIELDS
 
 
 def test_each_rank_takes_its_slice_of_every_global_batch():
@@ -51,3 +52,16 @@ def test_two_gloo_processes_follow_one_process_with_the_same_global_batch(tmp_pa
     state = torch.load(tmp_path / "two" / "checkpoint.pt", weights_only=False)
     first, second = state["rng_ranks"]  # one writer, every process's random state for a resume
     assert not torch.equal(first["torch"], second["torch"])
+
+
+def test_a_resumed_two_process_run_repeats_the_uninterrupted_one(tmp_path):
+    """Stopped after 2 epochs and resumed to 3 (stabilized: a constant learning rate, so
+    the first 2 epochs are those of the 3-epoch run), every process continues its stream."""
+    args = ["train", "--experiment", "stabilized", "--profile", "smoke", "--device", "cpu"]
+    derain(args + ["--epochs", "3", "--out", "whole"], tmp_path, processes=2)
+    derain(args + ["--epochs", "2", "--out", "cut"], tmp_path, processes=2)
+    derain(args + ["--epochs", "3", "--out", "cut", "--resume"], tmp_path, processes=2)
+    whole, cut = (json.loads((tmp_path / run / "history.json").read_text()) for run in ("whole", "cut"))
+    assert [{k: v for k, v in e.items() if k not in TIMING_FIELDS} for e in cut["epochs"]] == \
+           [{k: v for k, v in e.items() if k not in TIMING_FIELDS} for e in whole["epochs"]]
+    assert cut["steps"] == whole["steps"]
