@@ -167,7 +167,7 @@ def _reproduce(args) -> int:
 def _report(args) -> int:
     from .report import build_report
 
-    out = build_report(metrics_path=Path(args.metrics), out_dir=Path(args.out))
+    out = build_report(metrics_path=Path(args.metrics), out_dir=Path(args.out), notebooks_dir=Path(args.notebooks))
     print(f"wrote {out}")
     return 0
 
@@ -290,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="build the written report to HTML with its measured numbers")
     p.add_argument("--metrics", default=str(FIGURES_DIR / "metrics.json"), help="metrics.json beside the figures (default figures/)")
     p.add_argument("--out", default=str(BUILD_DIR / "report"), help="output folder (default build/report)")
+    p.add_argument("--notebooks", default=str(BUILD_DIR / "notebooks"),
+                   help="executed notebooks exported to HTML beside the report (default build/notebooks, where reproduce writes them)")
     p.set_defaults(run=_report)
 
     p = sub.add_parser("bench", help="measure the drop renderer's or a training step's throughput")

@@ -3,7 +3,9 @@
 report/report.md is Markdown with Jinja2 placeholders: ``{{ table }}`` is the results
 table, ``{{ ablation }}`` experiment 4's ablation and ``{{ m.pix2pix.psnr | db }}`` any
 single measured number, so no number in the report is typed by hand. Figures are copied beside the HTML, so the output folder can be
-opened or shared on its own.
+opened or shared on its own. The executed notebooks are exported beside it too (nbconvert's
+HTML exporter), and each figure links to the chapter that drew it: a reader sees every
+chapter's output without running anything.
 """
 
 from __future__ import annotations
@@ -84,9 +86,33 @@ def published_table() -> str:
     return "\n".join(lines)
 
 
+def export_notebooks(notebooks_dir: Path, out_dir: Path) -> dict[str, str]:
+    """The executed notebooks of notebooks_dir as HTML pages in out_dir/notebooks/; returns
+    which page drew each figure (file name -> page), read from the notebooks' own
+    "saved figures/figN_....png" lines."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab")
+    (out_dir / "notebooks").mkdir(parents=True, exist_ok=True)
+    pages = {}
+    for path in sorted(Path(notebooks_dir).glob("*.ipynb")):
+        notebook = nbformat.read(path, as_version=4)
+        page = f"notebooks/{path.stem}.html"
+        (out_dir / page).write_text(exporter.from_notebook_node(notebook)[0])
+        for cell in notebook.cells:
+            for output in cell.get("outputs", []):
+                for line in str(output.get("text", "")).splitlines():
+                    if line.startswith("saved "):
+                        pages.update((name, page) for name in re.findall(r"(fig\d+_[\w-]+\.png)", line))
+    return pages
+
+
 def build_report(source: Path = REPORT_SOURCE, metrics_path: Path = FIGURES_DIR / "metrics.json",
-                 out_dir: Path = BUILD_DIR / "report") -> Path:
-    """Render the report to out_dir/index.html, with the figures it uses copied beside it."""
+                 out_dir: Path = BUILD_DIR / "report", notebooks_dir: Path = BUILD_DIR / "notebooks") -> Path:
+    """Render the report to out_dir/index.html, with the figures it uses copied beside it
+    and, when notebooks_dir holds executed notebooks, their HTML pages, linked from the
+    figures they drew."""
     source, metrics_path, out_dir = Path(source), Path(metrics_path), Path(out_dir)
     if not metrics_path.is_file():
         raise FileNotFoundError(f"{metrics_path}: no metrics; run `derain reproduce` first")
@@ -106,13 +132,18 @@ def build_report(source: Path = REPORT_SOURCE, metrics_path: Path = FIGURES_DIR 
     figures = metrics_path.parent
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "figures").mkdir(exist_ok=True)
+    pages = export_notebooks(Path(notebooks_dir), out_dir) if Path(notebooks_dir).is_dir() else {}
 
     def local_copy(match: re.Match) -> str:
         name = Path(match.group(2)).name
         if not (figures / name).is_file():
             raise FileNotFoundError(f"{source}: figure {name} is not in {figures}")
         shutil.copy2(figures / name, out_dir / "figures" / name)
-        return f"{match.group(1)}(figures/{name})"
+        image = f"{match.group(1)}(figures/{name})"
+        if name not in pages:
+            return image
+        page = pages[name]
+        return f"[{image}]({page})<br><small>drawn by <a href=\"{page}\">{Path(page).stem}</a></small>"
 
     text = re.sub(r"(!\[[^\]]*\])\(([^)]+)\)", local_copy, text)
     body = markdown.markdown(text, extensions=["tables", "toc"])

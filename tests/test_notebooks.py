@@ -56,7 +56,7 @@ def test_executed_notebooks_carry_no_warning(smoke_reproduction):
 def test_report_table_and_figures_come_from_the_metrics(smoke_reproduction, tmp_path):
     root, _, _ = smoke_reproduction
     metrics = json.loads((root / "figures" / "metrics.json").read_text())
-    html = build_report(metrics_path=root / "figures" / "metrics.json", out_dir=tmp_path).read_text()
+    html = build_report(metrics_path=root / "figures" / "metrics.json", out_dir=tmp_path, notebooks_dir=root / "notebooks").read_text()
     rows = results_rows(metrics)
     assert [r["method"].split(" (")[0] for r in rows] == ["Doing nothing", "Baseline GAN", "Pix2Pix", "Pix2Pix stabilized",
                                                           "Find the drops, repaint only there"]
@@ -68,6 +68,13 @@ def test_report_table_and_figures_come_from_the_metrics(smoke_reproduction, tmp_
     assert re.search(rf"<td[^>]*>{re.escape(gain)}</td>", html)  # the ablation table
     images = re.findall(r'<img[^>]+src="([^"]+)"', html)
     assert len(images) >= 8 and all((tmp_path / src).is_file() for src in images)
+    # every figure links to the exported page of the chapter whose output says it saved it
+    links = re.findall(r'<a href="(notebooks/[^"]+\.html)"><img[^>]+src="figures/([^"]+)"', html)
+    assert len(links) == len(images)
+    for page, figure in links:
+        exported = (tmp_path / page).read_text()
+        assert "saved " in exported and figure in exported, (page, figure)
+    assert ("notebooks/03_pix2pix.html", "fig3_pix2pix_samples_confidence.png") in links
     assert "{{" not in html and "{%" not in html
 
 
