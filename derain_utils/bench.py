@@ -14,6 +14,55 @@ from .synthetic import render_pairs
 from .training import pick_device
 
 
+def bench_decoding(folder: str, rounds: int = 5) -> dict:
+    """Images per second decoded to (H, W, 3) uint8 arrays, one thread, by Pillow (what
+    images.read_rgb uses) and by torchvision.io.decode_image, over every image of a folder
+    (subfolders too); each file is read into memory first, so only decoding is timed. On
+    Raindrop's 720x480 photos torchvision was 1.03-1.04x Pillow (benchmarks/README.md):
+    not worth a second decoder, so read_rgb keeps Pillow and its error messages."""
+    import io
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+    from torchvision.io import ImageReadMode, decode_image
+
+    from .images import IMAGE_EXTENSIONS
+
+    files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise FileNotFoundError(f"{folder}: no images to decode")
+    encoded = [p.read_bytes() for p in files]
+    as_tensors = [torch.frombuffer(bytearray(b), dtype=torch.uint8) for b in encoded]
+
+    def pillow():
+        for b in encoded:
+            with Image.open(io.BytesIO(b)) as im:
+                np.asarray(im.convert("RGB"))
+
+    def torchvision():
+        for t in as_tensors:
+            decode_image(t, mode=ImageReadMode.RGB).permute(1, 2, 0).numpy()
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rates = {}
+        for name, decode in (("Pillow", pillow), ("torchvision.io.decode_image", torchvision)):
+            decode()  # warm-up
+            tic = time.perf_counter()
+            for _ in range(rounds):
+                decode()
+            rates[name] = rounds * len(files) / (time.perf_counter() - tic)
+    finally:
+        torch.set_num_threads(threads)
+    kinds = sorted({p.suffix.lower() for p in files})
+    print(f"decoding {len(files)} images ({', '.join(kinds)}) of {folder}, one thread, {describe_device(torch.device('cpu'))}")
+    for name, rate in rates.items():
+        print(f"  {name:<28} {rate:8.1f} images/s  x{rate / rates['Pillow']:.2f}")
+    return rates
+
+
 def bench_renderer(size: int = 256, batch: int = 32, pairs: int = 512, threads: int = 1) -> dict:
     """Pairs per second of render_drops alone, and of the whole pipeline (crop + render +
     conversion to uint8), on `threads` CPU threads."""

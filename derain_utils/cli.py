@@ -186,9 +186,11 @@ def _interrupt(signum, frame):
 def _bench(args) -> int:
     import torch
 
-    from .bench import bench_renderer, bench_training
+    from .bench import bench_decoding, bench_renderer, bench_training
 
-    if args.training:
+    if args.decode:
+        bench_decoding(args.decode)
+    elif args.training:
         if args.threads:
             torch.set_num_threads(args.threads)
         bench_training(args.training, args.profile, device=args.device)
@@ -305,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "fp32 step and the original pix2pix recipe, with the CPU's capability")
     p.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "paper"), help="profile of --training (default cpu)")
     p.add_argument("--device", default="auto", help="device of --training: auto, cpu or cuda")
+    p.add_argument("--decode", metavar="FOLDER", help="time decoding the images of FOLDER: Pillow against torchvision")
     p.set_defaults(run=_bench)
     return parser
 

@@ -20,3 +20,16 @@ def test_the_renderer_benchmark_restores_the_thread_count():
     before = torch.get_num_threads()
     bench_renderer(size=32, batch=2, pairs=2, threads=1)
     assert torch.get_num_threads() == before
+
+
+def test_the_decoding_benchmark_times_both_decoders(tmp_path, rng, capsys):
+    from conftest import random_image, write_image
+    from derain_utils.bench import bench_decoding
+
+    for name in ("a.png", "b.jpg", "sub/c.png"):
+        write_image(tmp_path / name, random_image(rng, 48, 72))
+    before = torch.get_num_threads()
+    rates = bench_decoding(str(tmp_path), rounds=2)
+    assert set(rates) == {"Pillow", "torchvision.io.decode_image"} and all(rate > 0 for rate in rates.values())
+    assert torch.get_num_threads() == before
+    assert "decoding 3 images (.jpg, .png)" in capsys.readouterr().out
