@@ -19,7 +19,8 @@ def bench_decoding(folder: str, rounds: int = 5) -> dict:
     images.read_rgb uses) and by torchvision.io.decode_image, over every image of a folder
     (subfolders too); each file is read into memory first, so only decoding is timed. On
     Raindrop's 720x480 photos torchvision was 1.03-1.04x Pillow (benchmarks/README.md):
-    not worth a second decoder, so read_rgb keeps Pillow and its error messages."""
+    not worth a second decoder (torchvision 0.29 also deprecates its own, for TorchCodec),
+    so read_rgb keeps Pillow and its error messages."""
     import io
     from pathlib import Path
 
