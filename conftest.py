@@ -1,6 +1,7 @@
 """nbval runs every notebook on the smoke preset, in a temporary folder.
 
-The notebooks read these two variables through `derain_utils.chapters.open_chapter`;
+The notebooks read these variables through `derain_utils.chapters.open_chapter` and
+`derain_utils.viewer`;
 they are set before pytest starts any kernel, so the kernels inherit them.
 """
 
@@ -9,6 +10,7 @@ import shutil
 import tempfile
 
 from derain_utils.chapters import OUTPUT_ENV, PROFILE_ENV
+from derain_utils.viewer import STATIC_ENV
 
 _OUTPUT = tempfile.mkdtemp(prefix="derain-nbval-")
 
@@ -16,6 +18,7 @@ _OUTPUT = tempfile.mkdtemp(prefix="derain-nbval-")
 def pytest_configure(config):
     os.environ[PROFILE_ENV] = "smoke"
     os.environ[OUTPUT_ENV] = _OUTPUT
+    os.environ[STATIC_ENV] = "1"  # no one moves a slider here: viewers draw static sheets
 
 
 def pytest_unconfigure(config):

@@ -17,6 +17,7 @@ from pathlib import Path
 from .chapters import OUTPUT_ENV, PRECISION_ENV, PROFILE_ENV, runs_folder
 from .paths import BUILD_DIR, PROJECT_ROOT, shown_path
 from .presets import TrainConfig
+from .viewer import STATIC_ENV
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 
@@ -54,6 +55,8 @@ def reproduce(profile: str = "cpu", data: str = "synthetic", seed: int = 0, devi
         print(f"note: ignoring {name} from the environment while the notebooks run")
     if precision:
         os.environ[PRECISION_ENV] = precision
+    static = os.environ.get(STATIC_ENV)
+    os.environ[STATIC_ENV] = "1"  # executed copies show static sheets, not widgets nobody can move
     try:
         if estimate:
             print(announce(profile, data, seed, device, runs_folder(profile, runs_dir),
@@ -62,6 +65,8 @@ def reproduce(profile: str = "cpu", data: str = "synthetic", seed: int = 0, devi
     finally:
         if precision:
             del os.environ[PRECISION_ENV]
+        if static is None:
+            del os.environ[STATIC_ENV]
         os.environ.update(hidden)
 
 
