@@ -21,8 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import __version__
-from . import distributed
+from . import __version__, distributed
 from .checkpoints import git_commit, load_checkpoint, save_checkpoint, write_history
 from .inference import restore, to_model_range
 from .losses import (REAL_THRESHOLD, SYNTHETIC_VISIBLE, adversarial_loss, contrastive_loss, discriminator_targets, drop_target,
