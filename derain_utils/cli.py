@@ -8,7 +8,7 @@ from pathlib import Path
 
 from . import __version__
 from .paths import BUILD_DIR, FIGURES_DIR
-from .presets import EXPERIMENTS, PRECISIONS
+from .presets import DROP_STYLES, EXPERIMENTS, PRECISIONS
 
 
 def _check_data(args) -> int:
@@ -71,11 +71,12 @@ def _train(args) -> int:
     from .presets import make_config
     from .training import train
 
-    if args.extra_photos and args.data != "synthetic":
-        raise ValueError("--extra-photos adds clean photos to the synthetic data; it does not apply to --data FOLDER")
+    if (args.extra_photos or args.drop_style) and args.data != "synthetic":
+        raise ValueError("--extra-photos and --drop-style shape the synthetic data; they do not apply to --data FOLDER")
     config = make_config(args.experiment, args.profile, data=args.data, epochs=args.epochs, seed=args.seed,
                          precision=args.precision, channels_last=args.channels_last or None,
-                         extra_photos=str(Path(args.extra_photos).expanduser().resolve()) if args.extra_photos else None)
+                         extra_photos=str(Path(args.extra_photos).expanduser().resolve()) if args.extra_photos else None,
+                         drop_style=args.drop_style)
     if args.residual:
         if config.generator != "unet":
             raise ValueError("--residual applies to the U-Net generator of pix2pix and stabilized")
@@ -242,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
     p.add_argument("--extra-photos", metavar="FOLDER",
                    help="a folder of your own clean photos (subfolders too) added to the embedded training photos")
+    p.add_argument("--drop-style", choices=DROP_STYLES,
+                   help="the renderer's style for synthetic pairs (default crisp; soft: larger, defocused, rimless drops under haze)")
     p.add_argument("--residual", action="store_true",
                    help="U-Net predicts a correction added to the rainy input (not the report's model; see README)")
     p.set_defaults(run=_train)

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 EXPERIMENTS = ("baseline", "pix2pix", "stabilized", "attentive")
 PROFILES = ("smoke", "cpu", "paper")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # see precision.py
+DROP_STYLES = ("crisp", "soft")  # the renderer's styles, lensdrops.STYLES
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class TrainConfig:
     fresh_drops: bool = False  # synthetic: render new drops on new crops every epoch instead of one fixed set
     augment: bool = False  # paired augmentation: flips and colour jitter, the same for rainy and clean
     extra_photos: str = ""  # synthetic: a folder of clean photos added to the embedded training photos
+    drop_style: str = "crisp"  # synthetic: the renderer's style for every split of the run (lensdrops.STYLES)
     seed: int = 0
     precision: str = "auto"  # 'auto', 'fp32', 'bf16' or 'fp16'; auto: bf16 only where native (precision.py)
     channels_last: bool = False

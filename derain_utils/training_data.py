@@ -7,6 +7,7 @@ import re
 from typing import Sequence
 
 from .datasets import PairedImageDataset
+from .lensdrops import DropStyle, drop_style
 from .pairs import ImagePair, find_pairs, split_folders
 from .photos import Photo, embedded_photos, folder_split, training_photos
 from .presets import TrainConfig
@@ -36,15 +37,16 @@ class FreshDrops(PairedImageDataset):
     2 s on 2 cores; rendering the next epoch in a background thread was measured slower
     (14 s per epoch against 11.5 s), since the two compete for the same 2 cores."""
 
-    def __init__(self, photos: Sequence[Photo], n: int, size: int, seed: int, augment: bool):
+    def __init__(self, photos: Sequence[Photo], n: int, size: int, seed: int, augment: bool, style: DropStyle = DropStyle()):
         super().__init__([], crop_size=size, train=True)
         self.photos, self.n, self.size, self.seed, self.augment_crops = tuple(photos), n, size, seed, augment
+        self.style = style
 
     def __len__(self) -> int:
         return self.n
 
     def set_epoch(self, epoch: int) -> None:
-        self.pairs = list(render_pairs(self.photos, self.n, self.size, self.seed, epoch=epoch, augment=self.augment_crops))
+        self.pairs = list(render_pairs(self.photos, self.n, self.size, self.seed, style=self.style, epoch=epoch, augment=self.augment_crops))
         self._cache.clear()
 
 
@@ -54,11 +56,12 @@ def build_datasets(config: TrainConfig, progress: bool = False) -> tuple[PairedI
     its pairs) with about 10% held out for validation; a folder smaller than the profile's
     train_pairs is cropped several times per epoch."""
     if config.data == "synthetic":
-        photos = training_photos(config.extra_photos)
+        photos, style = training_photos(config.extra_photos), drop_style(config.drop_style)
         if config.fresh_drops:
-            train = FreshDrops(photos, config.train_pairs, config.image_size, config.seed, config.augment)
+            train = FreshDrops(photos, config.train_pairs, config.image_size, config.seed, config.augment, style)
         else:
-            pairs = render_pairs(photos, config.train_pairs, config.image_size, config.seed, "train", progress=progress, augment=config.augment)
+            pairs = render_pairs(photos, config.train_pairs, config.image_size, config.seed, "train", style, progress=progress,
+                                 augment=config.augment)
             train = PairedImageDataset(list(pairs), config.image_size, train=True)
         return train, build_validation_set(config, progress)
     train, _ = folder_split_pairs(config.data)
@@ -69,7 +72,8 @@ def build_datasets(config: TrainConfig, progress: bool = False) -> tuple[PairedI
 def build_validation_set(config: TrainConfig, progress: bool = False) -> PairedImageDataset:
     """The held-out images a run is scored on while it trains, as whole images."""
     if config.data == "synthetic":
-        val = render_pairs(embedded_photos("val"), config.val_pairs, config.image_size, config.seed, "val", progress=progress)
+        val = render_pairs(embedded_photos("val"), config.val_pairs, config.image_size, config.seed, "val", drop_style(config.drop_style),
+                           progress=progress)
         return PairedImageDataset(list(val), crop_size=None, train=False)
     _, val = folder_split_pairs(config.data)
     return PairedImageDataset(val, crop_size=None, train=False)
@@ -79,7 +83,7 @@ def build_test_set(config: TrainConfig) -> PairedImageDataset | None:
     """Images on which no choice was made: pairs rendered from the embedded test photos,
     or a folder's test_a split. None when a folder has no test split."""
     if config.data == "synthetic":
-        test = render_pairs(embedded_photos("test"), config.val_pairs, config.image_size, config.seed, "test")
+        test = render_pairs(embedded_photos("test"), config.val_pairs, config.image_size, config.seed, "test", drop_style(config.drop_style))
         return PairedImageDataset(list(test), crop_size=None, train=False)
     if TEST_SPLIT not in split_folders(config.data)[1]:
         return None

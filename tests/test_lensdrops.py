@@ -68,3 +68,17 @@ def test_bad_input_is_refused(clean):
         render_drops(clean, [1, 2])
     with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
         render_drops(clean[:, :1], list(range(12)))
+
+
+def test_drop_styles_are_selectable_by_name():
+    from derain_utils.lensdrops import STYLES, drop_style
+    from derain_utils.presets import DROP_STYLES, make_config
+    from derain_utils.training_data import build_datasets
+
+    assert tuple(STYLES) == DROP_STYLES and drop_style("crisp") == DropStyle()
+    with pytest.raises(ValueError, match="drop style 'wet': expected one of crisp, soft"):
+        drop_style("wet")
+    crisp, soft = (build_datasets(make_config("pix2pix", "smoke", drop_style=s))[1] for s in DROP_STYLES)
+    # the same photos and crops, other drops: the clean images agree, the rainy ones do not
+    assert np.array_equal(crisp.arrays(0)[1], soft.arrays(0)[1])
+    assert not np.array_equal(crisp.arrays(0)[0], soft.arrays(0)[0])
