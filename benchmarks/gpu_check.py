@@ -31,7 +31,7 @@ from derain_utils.presets import EXPERIMENTS, make_config
 from derain_utils.reproduce import training_jobs
 from derain_utils.runs import ExperimentRun
 from derain_utils.timing import format_duration, measure_rate
-from derain_utils.training import Trainer
+from derain_utils.training import Trainer, pick_device
 
 BEST = "attentive"  # the experiment that beats doing nothing (README)
 NOTEBOOK = "03_pix2pix.ipynb"
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-seconds", type=float, default=240.0, help="budget of the best experiment's training run")
     parser.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
     args = parser.parse_args(argv)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else "cpu" if args.device == "auto" else args.device)
+    device = pick_device(args.device)
     profile = "paper" if device.type == "cuda" else "smoke"
     args.out.mkdir(parents=True, exist_ok=True)
     report, failures = {"profile": profile}, []

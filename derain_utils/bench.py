@@ -22,15 +22,14 @@ def bench_decoding(folder: str, rounds: int = 5) -> dict:
     not worth a second decoder (torchvision 0.29 also deprecates its own, for TorchCodec),
     so read_rgb keeps Pillow and its error messages."""
     import io
-    from pathlib import Path
 
     import numpy as np
     from PIL import Image
     from torchvision.io import ImageReadMode, decode_image
 
-    from .images import IMAGE_EXTENSIONS
+    from .images import image_files
 
-    files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+    files = image_files(folder)
     if not files:
         raise FileNotFoundError(f"{folder}: no images to decode")
     encoded = [p.read_bytes() for p in files]

@@ -10,6 +10,11 @@ from PIL import Image, UnidentifiedImageError
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
+def image_files(folder: str | Path) -> list[Path]:
+    """The image files of a folder and its subfolders, sorted."""
+    return [p for p in sorted(Path(folder).rglob("*")) if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+
+
 class ImageReadError(ValueError):
     """An image file that cannot be decoded; the message names the file."""
 

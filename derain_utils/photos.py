@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .images import IMAGE_EXTENSIONS, read_rgb, to_rgb_uint8
+from .images import image_files, read_rgb, to_rgb_uint8
 
 PHOTO_SPLITS = ("train", "val", "test")
 
@@ -89,8 +89,7 @@ def folder_photos(folder: str | Path, split: str | None) -> tuple[Photo, ...]:
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: clean photo folder not found")
-    files = {p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*"))
-             if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS}
+    files = {p.relative_to(folder).as_posix(): p for p in image_files(folder)}
     if not files:
         raise FileNotFoundError(f"{folder}: no .png, .jpg or .jpeg photos in this folder or its subfolders")
     splits = {name: folder_split(name) for name in files}

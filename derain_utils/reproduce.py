@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -49,25 +50,33 @@ def reproduce(profile: str = "cpu", data: str = "synthetic", seed: int = 0, devi
     """Run every notebook with these parameters; returns the executed copies. precision
     (if given) replaces the runs' 'auto'; estimate: first say how long it will take here."""
     parameters = dict(PROFILE=profile, DATA=data, SEED=seed, DEVICE=device, FIGURES_DIR=figures_dir, RUNS_DIR=runs_dir)
-    names = (PROFILE_ENV, OUTPUT_ENV) + ((PRECISION_ENV,) if precision else ())
-    hidden = {name: os.environ.pop(name) for name in names if name in os.environ}
-    for name in hidden:  # the kernels inherit the environment; the parameters given here must win
-        print(f"note: ignoring {name} from the environment while the notebooks run")
-    if precision:
-        os.environ[PRECISION_ENV] = precision
-    static = os.environ.get(STATIC_ENV)
-    os.environ[STATIC_ENV] = "1"  # executed copies show static sheets, not widgets nobody can move
-    try:
+    # The kernels inherit the environment: the parameters given here must win over it, and
+    # executed copies show static sheets, not widgets nobody can move.
+    ignored = (PROFILE_ENV, OUTPUT_ENV) + ((PRECISION_ENV,) if precision else ())
+    with _kernel_environment(ignored, {STATIC_ENV: "1", **({PRECISION_ENV: precision} if precision else {})}):
         if estimate:
             print(announce(profile, data, seed, device, runs_folder(profile, runs_dir),
-                           precision or os.environ.get(PRECISION_ENV) or "auto"), flush=True)
+                           os.environ.get(PRECISION_ENV) or "auto"), flush=True)
         return _run_all(parameters, Path(out_dir), kernel)
+
+
+@contextmanager
+def _kernel_environment(ignored: tuple[str, ...], values: dict[str, str]):
+    """Unset `ignored` (saying so) and set `values` while the notebooks run; afterwards the
+    environment is exactly what it was."""
+    saved = {name: os.environ.get(name) for name in (*ignored, *values)}
+    for name in ignored:
+        if os.environ.pop(name, None) is not None:
+            print(f"note: ignoring {name} from the environment while the notebooks run")
+    os.environ.update(values)
+    try:
+        yield
     finally:
-        if precision:
-            del os.environ[PRECISION_ENV]
-        if static is None:
-            del os.environ[STATIC_ENV]
-        os.environ.update(hidden)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def announce(profile: str, data: str, seed: int, device: str, runs_dir: Path, precision: str = "auto") -> str:
