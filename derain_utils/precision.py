@@ -10,6 +10,7 @@ supports it, else fp16 with a gradient scaler.
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 from contextlib import nullcontext
@@ -40,10 +41,30 @@ def _cpuinfo() -> dict[str, str]:
     return info
 
 
+# oneDNN, which runs PyTorch's CPU convolutions, can be capped below what the processor
+# has (ONEDNN_MAX_CPU_ISA=AVX2): then only the features up to the cap count. Each cap
+# here removes the flags of the instructions it forbids.
+_ISA_CAPS = {
+    "SSE41": ("avx", "f16c", "fma"), "AVX": ("avx2", "fma"), "AVX2": ("avx512", "amx"), "AVX2_VNNI": ("avx512", "amx"),
+    "AVX2_VNNI_2": ("avx512", "amx"), "AVX512_CORE": ("avx512_bf16", "avx512_fp16", "amx"),
+    "AVX512_CORE_VNNI": ("avx512_bf16", "avx512_fp16", "amx"), "AVX512_CORE_BF16": ("avx512_fp16", "amx"),
+    "AVX512_CORE_FP16": ("amx",), "AVX10_1_512": ("amx",),
+}
+
+
+def isa_cap() -> str:
+    """The oneDNN instruction-set cap in force, or '' for none."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or ""
+    return cap.upper() if cap.upper() in _ISA_CAPS else ""
+
+
 def cpu_flags() -> frozenset[str]:
-    """The processor's feature flags as Linux reports them (empty where unknown)."""
+    """The processor's feature flags as Linux reports them (empty where unknown), less
+    those above a oneDNN cap (isa_cap)."""
     info = _cpuinfo()
-    return frozenset((info.get("flags") or info.get("Features") or "").split())
+    flags = frozenset((info.get("flags") or info.get("Features") or "").split())
+    forbidden = _ISA_CAPS.get(isa_cap(), ())
+    return frozenset(f for f in flags if not f.startswith(forbidden)) if forbidden else flags
 
 
 def native_bf16(flags: frozenset[str] | None = None) -> bool:
@@ -61,7 +82,8 @@ def cpu_capability(flags: frozenset[str] | None = None) -> str:
         return f"{name}, {torch.backends.cpu.get_cpu_capability()} (feature flags unknown)"
     vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "NEON" if "asimd" in flags else "no AVX2"
     bf16 = [label for flag, label in (("avx512_bf16", "AVX512-BF16"), ("amx_bf16", "AMX"), ("bf16", "Arm BF16")) if flag in flags]
-    return f"{name}, {vector}, " + (" + ".join(bf16) + " (native bf16)" if bf16 else "no native bf16")
+    cap = f" (oneDNN capped at {isa_cap()})" if isa_cap() else ""
+    return f"{name}, {vector}, " + (" + ".join(bf16) + " (native bf16)" if bf16 else "no native bf16") + cap
 
 
 def describe_device(device: torch.device) -> str:

@@ -59,3 +59,20 @@ def test_estimates_are_measured_steps_times_counted_steps():
     assert abs(run_seconds(config, 10.0) - 1.1 * steps * config.batch_size / 10.0) < 1e-9
     assert run_seconds(config, 10.0, epochs=1) * config.epochs == run_seconds(config, 10.0)
     assert [format_duration(s) for s in (40, 600, 9000)] == ["40 s", "10 min", "2.5 h"]
+
+
+def test_a_onednn_cap_below_bf16_means_fp32(monkeypatch):
+    """ONEDNN_MAX_CPU_ISA=AVX2 runs the convolutions as on an AVX2-only CPU; auto follows."""
+    from derain_utils import precision
+
+    monkeypatch.setattr(precision, "_cpuinfo", lambda: {"flags": " ".join(sorted(AMX | {"avx512_bf16"})), "model name": "test CPU"})
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    assert resolve_precision("auto", CPU) == "bf16" and "AMX" in cpu_capability()
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx2")
+    assert resolve_precision("auto", CPU) == "fp32"
+    assert cpu_capability() == "test CPU, AVX2, no native bf16 (oneDNN capped at AVX2)"
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")  # bf16 allowed, AMX not
+    assert resolve_precision("auto", CPU) == "bf16" and "AMX" not in cpu_capability()
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX")  # not a cap below anything listed
+    assert "AMX" in cpu_capability()
