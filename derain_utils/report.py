@@ -92,8 +92,12 @@ def export_notebooks(notebooks_dir: Path, out_dir: Path) -> dict[str, str]:
     "saved figures/figN_....png" lines."""
     import nbformat
     from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
     exporter = HTMLExporter(template_name="lab")
+    # A progress bar redraws its line with carriage returns; the page shows what a terminal
+    # would, its last state, instead of every redraw.
+    exporter.register_preprocessor(CoalesceStreamsPreprocessor(), enabled=True)
     (out_dir / "notebooks").mkdir(parents=True, exist_ok=True)
     pages = {}
     for path in sorted(Path(notebooks_dir).glob("*.ipynb")):

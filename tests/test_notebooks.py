@@ -11,7 +11,7 @@ from conftest import interrupted_at_step, shared
 from derain_utils import analysis, chapters, reproduce
 from derain_utils.metrics import psnr
 from derain_utils.paths import FIGURES_DIR
-from derain_utils.report import build_report, results_rows
+from derain_utils.report import build_report, export_notebooks, results_rows
 
 REPORT_FIGURES = [f"fig{n}_" for n in range(1, 16)]
 
@@ -217,3 +217,17 @@ def test_reproduce_announces_its_length_and_counts_finished_runs_as_nothing(smok
     assert labels, said
     assert [part.split(" ")[0] for part in labels.group(1).split(", ")] == ["baseline", "pix2pix", "stabilized", "attentive", "ablation"]
     assert reproduce.announce("smoke", "synthetic", 0, "cpu", root / "runs").startswith("every training run is already finished")
+
+
+def test_exported_pages_show_a_progress_bar_in_its_last_state(tmp_path):
+    book = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("train()")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stderr", text="pix2pix:  10%|#\rpix2pix:  50%|#####\r"),
+                    nbformat.v4.new_output("stream", name="stderr", text="pix2pix: 100%|##########\n"),
+                    nbformat.v4.new_output("stream", name="stdout", text="saved figures/fig4_pix2pix_losses.png\n")]
+    book.cells = [cell]
+    (tmp_path / "in").mkdir()
+    nbformat.write(book, tmp_path / "in" / "03_pix2pix.ipynb")
+    assert export_notebooks(tmp_path / "in", tmp_path / "out") == {"fig4_pix2pix_losses.png": "notebooks/03_pix2pix.html"}
+    page = (tmp_path / "out" / "notebooks" / "03_pix2pix.html").read_text()
+    assert "pix2pix: 100%" in page and "pix2pix:  10%" not in page and "pix2pix:  50%" not in page
