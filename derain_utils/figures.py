@@ -7,8 +7,12 @@ from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import seaborn as sns
 
 from .paths import FIGURES_DIR
+
+# One theme for every figure of the course: seaborn's, with a light grid, fonts sized for print.
+sns.set_theme(context="paper", style="whitegrid", palette="deep", rc={"grid.alpha": 0.5})
 
 _PNG_METADATA = {"Software": "derain"}
 _PDF_METADATA = {"Creator": "derain", "Producer": "derain", "CreationDate": None}

@@ -1,4 +1,7 @@
-"""The report's plots, drawn from what a run measured (its history), never from made-up data."""
+"""The report's plots, drawn from what a run measured (its history), never from made-up data.
+
+Training curves are seaborn line plots of tidy tables (one row per step or per epoch), in
+the one theme figures.py sets for every figure."""
 
 from __future__ import annotations
 
@@ -6,49 +9,55 @@ from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from . import figures  # noqa: F401  (sets the theme every figure is drawn in)
 
 Series = Sequence[tuple[str, str]]  # (history key, legend label)
 
 
-def _per_step(history: dict, key: str) -> tuple[np.ndarray, np.ndarray]:
-    """Step values of `key` against training progress in epochs (step 1 of 100 in epoch 1 is 0.01)."""
-    steps = history["steps"]
-    per_epoch = np.bincount([s["epoch"] for s in steps])
-    seen: dict[int, int] = {}
-    x = []
-    for s in steps:
-        seen[s["epoch"]] = seen.get(s["epoch"], 0) + 1
-        x.append(s["epoch"] - 1 + seen[s["epoch"]] / per_epoch[s["epoch"]])
-    return np.array(x), np.array([s[key] for s in steps])
+def step_table(history: dict, series: Series) -> pd.DataFrame:
+    """One row per step and series: progress in epochs (step 1 of 100 in epoch 1 is 0.01),
+    the value, and its running mean over a quarter of an epoch, centred (steps jump a lot:
+    an accuracy per batch is 0 or 1 for a confident discriminator)."""
+    steps = pd.DataFrame(history["steps"])
+    within = steps.groupby("epoch").cumcount() + 1
+    x = steps["epoch"] - 1 + within / steps.groupby("epoch")["epoch"].transform("size")
+    window = max(1, len(steps) // len(history["epochs"]) // 4)
+    return pd.concat([pd.DataFrame({"epoch": x, "value": steps[key], "series": label,
+                                    "smoothed": steps[key].rolling(window, center=True, min_periods=1).mean()})
+                      for key, label in series], ignore_index=True)
 
 
-def _smoothed(x: np.ndarray, y: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
-    """Running mean over `window` steps, for per-step values that jump between 0 and 1."""
-    if window < 2 or len(y) < window:
-        return x, y
-    return x[window - 1:], np.convolve(y, np.ones(window) / window, mode="valid")
+def epoch_table(history: dict, series: Series) -> pd.DataFrame:
+    """One row per epoch and series: the epoch's value (a mean over its steps, or a score)."""
+    epochs = pd.DataFrame(history["epochs"])
+    return pd.concat([pd.DataFrame({"epoch": epochs["epoch"], "value": epochs[key], "series": label}) for key, label in series],
+                     ignore_index=True)
 
 
-def _per_epoch(history: dict, key: str) -> tuple[np.ndarray, np.ndarray]:
-    epochs = history["epochs"]
-    return np.array([e["epoch"] for e in epochs]), np.array([e[key] for e in epochs])
+def _curves(ax, history: dict, series: Series) -> None:
+    """Every step as a faint line, its running mean as a line, every epoch's mean as a dot."""
+    steps, epochs = step_table(history, series), epoch_table(history, series)
+    palette = dict(zip([label for _, label in series], sns.color_palette(n_colors=len(series))))
+    common = dict(x="epoch", hue="series", palette=palette, estimator=None, errorbar=None, ax=ax)
+    sns.lineplot(data=steps, y="value", lw=0.5, alpha=0.3, legend=False, **common)
+    sns.lineplot(data=steps, y="smoothed", lw=1.4, **common)
+    sns.scatterplot(data=epochs, x="epoch", y="value", hue="series", palette=palette, s=16, zorder=3, legend=False, ax=ax)
+    ax.set(xlabel="epoch", ylabel="")
+    ax.legend(title=None, fontsize=8)
 
 
 def training_curves(history: dict, panels: Sequence[tuple[str, Series]], title: str = "", psnr: bool = False) -> plt.Figure:
-    """One panel per (panel title, series): every step as a thin line, epoch means as dots;
-    psnr=True adds the held-out PSNR per epoch beside doing nothing as a last panel."""
+    """One panel per (panel title, series): every step faint, a running mean, epoch means as
+    dots; psnr=True adds the held-out PSNR per epoch beside doing nothing as a last panel."""
     fig, axes = plt.subplots(1, len(panels) + psnr, figsize=(4.2 * (len(panels) + psnr), 3.2), squeeze=False)
     if psnr:
         _psnr_panel(axes[0][-1], history)
     for ax, (panel_title, series) in zip(axes[0], panels):
-        for i, (key, label) in enumerate(series):
-            colour = f"C{i}"
-            ax.plot(*_per_step(history, key), color=colour, lw=0.6, alpha=0.35)
-            ax.plot(*_per_epoch(history, key), color=colour, marker="o", ms=3, lw=1.5, label=f"{label} (epoch mean)")
+        _curves(ax, history, series)
         ax.set_title(panel_title, fontsize=10)
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
@@ -56,13 +65,11 @@ def training_curves(history: dict, panels: Sequence[tuple[str, Series]], title: 
 
 
 def _psnr_panel(ax, history: dict) -> None:
-    x, val = _per_epoch(history, "val_psnr_rgb")
-    ax.plot(x, val, "o-", ms=3, color="C2", label="model")
+    scores = epoch_table(history, [("val_psnr_rgb", "model")])
+    sns.lineplot(data=scores, x="epoch", y="value", marker="o", markersize=4, color=sns.color_palette()[2], label="model", ax=ax)
     ax.axhline(history["epochs"][0]["input_psnr_rgb"], color="0.4", ls="--", lw=1, label="doing nothing (rainy input)")
     ax.set_title("PSNR on held-out images (RGB)", fontsize=10)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("dB")
-    ax.grid(alpha=0.3)
+    ax.set(xlabel="epoch", ylabel="dB")
     ax.legend(fontsize=8)
 
 
@@ -77,16 +84,12 @@ def psnr_curve(history: dict) -> plt.Figure:
 def accuracy_and_psnr(history: dict) -> plt.Figure:
     """Discriminator accuracy on real and on generated images, beside the validation PSNR."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
-    window = max(1, len(history["steps"]) // len(history["epochs"]) // 4)  # a quarter of an epoch
-    for i, (key, label) in enumerate((("d_acc_real", "real called real"), ("d_acc_fake", "generated called fake"))):
-        left.plot(*_smoothed(*_per_step(history, key), window), color=f"C{i}", lw=0.7, alpha=0.35)
-        left.plot(*_per_epoch(history, key), "o-", ms=3, color=f"C{i}", label=label)
-    x, real = _per_epoch(history, "d_acc_real")
-    left.plot(x, (real + _per_epoch(history, "d_acc_fake")[1]) / 2, "k-", lw=2, label="accuracy (mean of both)")
-    left.set_ylim(0, 1.02)
+    _curves(left, history, [("d_acc_real", "real called real"), ("d_acc_fake", "generated called fake")])
+    real, fake = epoch_table(history, [("d_acc_real", "")]), epoch_table(history, [("d_acc_fake", "")])
+    mean = real.assign(value=(real["value"] + fake["value"]) / 2)
+    sns.lineplot(data=mean, x="epoch", y="value", color="k", lw=2, label="accuracy (mean of both)", ax=left)
+    left.set(ylim=(0, 1.02), ylabel="share of patches judged right")
     left.set_title("discriminator accuracy (per patch)", fontsize=10)
-    left.set_xlabel("epoch")
-    left.grid(alpha=0.3)
     left.legend(fontsize=8)
     _psnr_panel(right, history)
     fig.tight_layout()

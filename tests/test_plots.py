@@ -1,0 +1,39 @@
+"""The training curves: tidy tables of what a run measured, drawn the same way every time."""
+
+import hashlib
+
+import numpy as np
+
+from derain_utils import plots
+from derain_utils.figures import save_figure
+
+
+def _history(epochs=3, steps=8):
+    rng = np.random.default_rng(0)
+    return {
+        "steps": [{"epoch": e, "g_loss": float(rng.normal(10 - e, 1)), "d_acc_real": float(rng.integers(0, 2)),
+                   "d_acc_fake": float(rng.integers(0, 2))} for e in range(1, epochs + 1) for _ in range(steps)],
+        "epochs": [{"epoch": e, "g_loss": 10.0 - e, "d_acc_real": 0.5, "d_acc_fake": 0.25, "val_psnr_rgb": 20.0 + e,
+                    "input_psnr_rgb": 22.0} for e in range(1, epochs + 1)],
+    }
+
+
+def test_step_table_places_steps_within_their_epoch_and_smooths_over_a_quarter_epoch():
+    history = _history()
+    table = plots.step_table(history, [("g_loss", "G"), ("d_acc_real", "D real")])
+    assert len(table) == 2 * 24 and set(table["series"]) == {"G", "D real"}
+    g = table[table["series"] == "G"]
+    assert np.allclose(g["epoch"].to_numpy()[:9], [0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0, 1.125])
+    values = np.array([s["g_loss"] for s in history["steps"]])
+    assert np.isclose(g["smoothed"].iloc[5], values[4:6].mean())  # window 2 (8 steps / 4), centred: steps 5 and 6
+    epochs = plots.epoch_table(history, [("g_loss", "G")])
+    assert epochs["value"].tolist() == [9.0, 8.0, 7.0] and epochs["epoch"].tolist() == [1, 2, 3]
+
+
+def test_curve_figures_are_byte_identical_across_draws(tmp_path):
+    digests = []
+    for attempt in range(2):
+        paths = save_figure(plots.accuracy_and_psnr(_history()), f"acc{attempt}", tmp_path)
+        paths += save_figure(plots.training_curves(_history(), [("generator", [("g_loss", "G")])], psnr=True), f"g{attempt}", tmp_path)
+        digests.append([hashlib.sha256(p.read_bytes()).hexdigest() for p in paths])
+    assert digests[0] == digests[1]
