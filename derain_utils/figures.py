@@ -8,6 +8,10 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
+import torch
+from matplotlib import colormaps
+from matplotlib.cm import ScalarMappable
+from torchvision.utils import make_grid
 
 from .paths import FIGURES_DIR
 
@@ -32,24 +36,48 @@ def save_figure(fig: plt.Figure, name: str, folder: str | Path = FIGURES_DIR, dp
     return paths
 
 
+SHEET_GAP = 3  # white pixels between the images of a sheet
+
+
 def pair_sheet(rows: Sequence[Sequence[np.ndarray]], titles: Sequence[str], row_labels: Sequence[str] = ()) -> plt.Figure:
-    """A grid with one row per sample and one column per image kind (e.g. rainy | clean | mask).
-    uint8 images are drawn as they are; float maps in [0, 1] get a colour scale."""
+    """A grid with one row per sample and one column per image kind (e.g. rainy | clean | mask),
+    laid out by torchvision's make_grid. uint8 images are drawn as they are; float maps in
+    [0, 1] (a drop mask, the discriminator's confidence) in viridis, with one colour bar;
+    a map smaller than the images (one value per patch) is enlarged without smoothing."""
     n_rows, n_cols = len(rows), len(titles)
     h, w = rows[0][0].shape[:2]
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.6 * n_cols * w / max(h, w) + 0.4, 2.6 * n_rows * h / max(h, w)), squeeze=False)
-    for r, images in enumerate(rows):
-        for c, image in enumerate(images):
-            ax = axes[r][c]
-            if image.dtype.kind == "f":  # a map in [0, 1], e.g. discriminator confidence
-                shown = ax.imshow(image, cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
-                fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02)
-            else:
-                ax.imshow(image if image.ndim == 3 and image.shape[2] == 3 else np.squeeze(image), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-            ax.set_xticks([]), ax.set_yticks([])
-            if r == 0:
-                ax.set_title(titles[c], fontsize=10)
-            if c == 0 and r < len(row_labels):
-                ax.set_ylabel(row_labels[r], fontsize=8)
+    sheet = sheet_image([image for images in rows for image in images], n_cols)
+    fig, ax = plt.subplots(figsize=(2.6 * n_cols * w / max(h, w) + 0.4, 2.6 * n_rows * h / max(h, w)))
+    ax.imshow(sheet, interpolation="nearest")
+    centre = lambda i, size: SHEET_GAP + i * (size + SHEET_GAP) + size / 2  # noqa: E731
+    ax.set_xticks([centre(c, w) for c in range(n_cols)], titles, fontsize=10)
+    ax.set_yticks([centre(r, h) for r in range(len(row_labels[:n_rows]))], row_labels[:n_rows], fontsize=8, rotation=90, va="center")
+    ax.xaxis.tick_top()
+    ax.tick_params(length=0, pad=2)
+    ax.grid(False)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if any(image.dtype.kind == "f" for images in rows for image in images):
+        fig.colorbar(ScalarMappable(cmap="viridis"), ax=ax, fraction=0.03, pad=0.01)
     fig.tight_layout(pad=0.3)
     return fig
+
+
+def sheet_image(images: Sequence[np.ndarray], n_cols: int) -> np.ndarray:
+    """The images in rows of n_cols, SHEET_GAP white pixels apart, as one (H, W, 3) float
+    image in [0, 1]; every image takes the first one's size."""
+    h, w = images[0].shape[:2]
+    tiles = torch.stack([_tile(image, h, w) for image in images])
+    return make_grid(tiles, nrow=n_cols, padding=SHEET_GAP, pad_value=1.0).permute(1, 2, 0).numpy()
+
+
+def _tile(image: np.ndarray, h: int, w: int) -> torch.Tensor:
+    """One image of a sheet as a (3, h, w) float tensor in [0, 1]."""
+    if image.dtype.kind == "f":  # a map in [0, 1]
+        image = torch.from_numpy(np.ascontiguousarray(np.squeeze(image), dtype=np.float32))
+        image = torch.nn.functional.interpolate(image[None, None], size=(h, w), mode="nearest")[0, 0].numpy()
+        rgb = colormaps["viridis"](np.clip(image, 0.0, 1.0))[..., :3]
+    else:
+        image = np.squeeze(image)
+        rgb = (np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image) / 255.0
+    return torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from . import figures  # noqa: F401  (sets the theme every figure is drawn in)
+from .figures import sheet_image  # importing figures also sets the theme every figure is drawn in
 
 Series = Sequence[tuple[str, str]]  # (history key, legend label)
 
@@ -174,12 +174,11 @@ def real_vs_rendered(samples: dict[str, Sequence], stats: dict[str, dict], per_r
     grid = fig.add_gridspec(n + 1, per_row * 3, height_ratios=[1] * n + [1.25])
     for r, (label, sample) in enumerate(samples.items()):
         picks = np.linspace(0, len(sample) - 1, min(per_row, len(sample))).round().astype(int)
-        for c, i in enumerate(picks):
-            ax = fig.add_subplot(grid[r, 3 * c : 3 * c + 3])
-            ax.imshow(sample[i][1], interpolation="nearest")
-            ax.set_xticks([]), ax.set_yticks([])
-            if c == 0:
-                ax.set_ylabel(label, fontsize=9)
+        ax = fig.add_subplot(grid[r, :])
+        ax.imshow(sheet_image([sample[i][1] for i in picks], per_row), interpolation="nearest")
+        ax.set(xticks=[], yticks=[])
+        ax.grid(False)
+        ax.set_ylabel(label, fontsize=9)
     panels = [("diameters", "drop diameter (pixels), weighted by drop area", np.geomspace(2, 200, 25), True),
               ("strong", "pixels changed by > 30 grey levels (%)", np.linspace(0, 100, 21), False),
               ("input_psnr", "doing nothing (dB, RGB)", np.linspace(5, 45, 21), False)]

@@ -37,3 +37,24 @@ def test_curve_figures_are_byte_identical_across_draws(tmp_path):
         paths += save_figure(plots.training_curves(_history(), [("generator", [("g_loss", "G")])], psnr=True), f"g{attempt}", tmp_path)
         digests.append([hashlib.sha256(p.read_bytes()).hexdigest() for p in paths])
     assert digests[0] == digests[1]
+
+
+def test_a_sheet_keeps_every_pixel_and_enlarges_patch_maps_without_smoothing():
+    from matplotlib import colormaps
+
+    from derain_utils.figures import SHEET_GAP, pair_sheet, sheet_image
+
+    rng = np.random.default_rng(1)
+    photo = rng.integers(0, 256, (4, 6, 3), dtype=np.uint8)
+    grey = rng.integers(0, 256, (4, 6), dtype=np.uint8)
+    patches = np.array([[0.0, 1.0], [0.25, 0.5]])  # one value per 2x3 patch
+    sheet = sheet_image([photo, grey, patches], n_cols=3)
+    g = SHEET_GAP
+    assert sheet.shape == (4 + 2 * g, 3 * 6 + 4 * g, 3)
+    assert np.allclose(sheet[g:g + 4, g:g + 6], photo / 255.0, atol=1e-6)
+    assert np.allclose(sheet[g:g + 4, 2 * g + 6:2 * g + 12], grey[..., None] / 255.0, atol=1e-6)
+    enlarged = sheet[g:g + 4, 3 * g + 12:3 * g + 18]
+    assert np.allclose(enlarged[2, 4], colormaps["viridis"](0.5)[:3], atol=1e-6)  # bottom-right patch, no blending
+    assert np.all(sheet[:g] == 1.0) and np.all(sheet[:, g + 6:2 * g + 6] == 1.0)  # white gaps
+    fig = pair_sheet([[photo, grey, patches]], ("rainy", "grey", "D"), ["pair 0"])
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["rainy", "grey", "D"] and len(fig.axes) == 2  # + colour bar
