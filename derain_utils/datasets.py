@@ -6,8 +6,9 @@ from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import Dataset
+from torchvision import tv_tensors
+from torchvision.transforms import v2
 
 from .augmentation import JITTER, jitter_colours
 from .pairs import ImagePair
@@ -77,18 +78,10 @@ class PairedImageDataset(Dataset):
 
 
 def _aligned_crop(images: list[torch.Tensor], size: int) -> list[torch.Tensor]:
-    """One random window and flip for all images of a pair; small ones are mirror-padded first."""
-    h, w = images[0].shape[1:]
-    if h < size or w < size:
-        pad = (0, max(0, size - w), 0, max(0, size - h))
-        images = [F.pad(x[None].float(), pad, mode="reflect")[0].to(x.dtype) for x in images]
-        h, w = images[0].shape[1:]
-    top = int(torch.randint(0, h - size + 1, ()))
-    left = int(torch.randint(0, w - size + 1, ()))
-    images = [x[:, top : top + size, left : left + size] for x in images]
-    if torch.rand(()) < 0.5:
-        images = [x.flip(-1) for x in images]
-    return images
+    """One random window and flip for all images of a pair (torchvision's v2 transforms draw
+    their parameters once per call, for every image passed); small ones are mirror-padded."""
+    crop = v2.Compose([v2.RandomCrop(size, pad_if_needed=True, padding_mode="reflect"), v2.RandomHorizontalFlip()])
+    return [x.as_subclass(torch.Tensor) for x in crop(*(tv_tensors.Image(x) for x in images))]
 
 
 def _checked(item, index: int) -> tuple[np.ndarray, ...]:
