@@ -45,10 +45,11 @@ def notebooks() -> list[Path]:
 
 
 def reproduce(profile: str = "cpu", data: str = "synthetic", seed: int = 0, device: str = "auto",
-              figures_dir: str = "", runs_dir: str = "", out_dir: Path = BUILD_DIR / "notebooks",
+              figures_dir: str = "", runs_dir: str = "", out_dir: Path | None = None,
               kernel: str = "python3", precision: str = "", estimate: bool = True) -> list[Path]:
-    """Run every notebook with these parameters; returns the executed copies. precision
-    (if given) replaces the runs' 'auto'; estimate: first say how long it will take here."""
+    """Run every notebook with these parameters; returns the executed copies (in out_dir,
+    build/notebooks/ by default). precision (if given) replaces the runs' 'auto';
+    estimate: first say how long it will take here."""
     parameters = dict(PROFILE=profile, DATA=data, SEED=seed, DEVICE=device, FIGURES_DIR=figures_dir, RUNS_DIR=runs_dir)
     # The kernels inherit the environment: the parameters given here must win over it, and
     # executed copies show static sheets, not widgets nobody can move.
@@ -57,7 +58,7 @@ def reproduce(profile: str = "cpu", data: str = "synthetic", seed: int = 0, devi
         if estimate:
             print(announce(profile, data, seed, device, runs_folder(profile, runs_dir),
                            os.environ.get(PRECISION_ENV) or "auto"), flush=True)
-        return _run_all(parameters, Path(out_dir), kernel)
+        return _run_all(parameters, Path(out_dir or BUILD_DIR / "notebooks"), kernel)
 
 
 @contextmanager

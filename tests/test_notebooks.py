@@ -110,8 +110,9 @@ def test_ctrl_c_stops_the_reproduction_cleanly(tmp_path, monkeypatch):
 
     _only_notebook(tmp_path, monkeypatch, "import time\nprint('training', flush=True)\ntime.sleep(60)")
     script = ("import pathlib, sys; import derain_utils.reproduce as r; r.NOTEBOOKS_DIR = pathlib.Path(sys.argv[1]); "
+              "r.BUILD_DIR = pathlib.Path(sys.argv[3]); "  # the executed copy goes there, not into the project's build/
               "from derain_utils.cli import main; sys.exit(main(['reproduce', '--profile', 'smoke', '--figures-dir', sys.argv[2]]))")
-    child = subprocess.Popen([sys.executable, "-c", script, str(tmp_path), str(tmp_path / "f")], stdout=subprocess.PIPE,
+    child = subprocess.Popen([sys.executable, "-c", script, str(tmp_path), str(tmp_path / "f"), str(tmp_path / "build")], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, start_new_session=True,
                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     while "training" not in child.stdout.readline():  # the notebook is inside its long cell
@@ -121,6 +122,7 @@ def test_ctrl_c_stops_the_reproduction_cleanly(tmp_path, monkeypatch):
     assert child.returncode == 130
     assert err.strip().endswith("derain reproduce: interrupted; run it again to continue the interrupted training")
     assert "Traceback" not in err
+    assert (tmp_path / "build" / "notebooks" / "01_only.ipynb").is_file()
 
 
 def test_data_notebook_runs_on_real_raindrop_pairs(tmp_path):
