@@ -38,6 +38,7 @@ class PairedImageDataset(Dataset):
         self.train = train
         self.repeat = repeat  # a small folder is visited `repeat` times per epoch, with other crops each time
         self.augment = augment
+        self._crop = _aligned_crop(crop_size) if train else None
         self._cache: dict[int, tuple[np.ndarray, ...]] = {}
 
     def __len__(self) -> int:
@@ -68,7 +69,7 @@ class PairedImageDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         images = [torch.from_numpy(a).permute(2, 0, 1) for a in self._arrays(index)]
         if self.train:
-            images = _aligned_crop(images, self.crop_size)
+            images = [x.as_subclass(torch.Tensor) for x in self._crop(*(tv_tensors.Image(x) for x in images))]
         item = {"rain": images[0].float() / 255.0, "clean": images[1].float() / 255.0, "name": self.name(index)}
         if self.augment:
             item["rain"], item["clean"] = jitter_colours([item["rain"], item["clean"]], torch.empty(3).uniform_(*JITTER).tolist())
@@ -77,11 +78,10 @@ class PairedImageDataset(Dataset):
         return item
 
 
-def _aligned_crop(images: list[torch.Tensor], size: int) -> list[torch.Tensor]:
+def _aligned_crop(size: int) -> v2.Transform:
     """One random window and flip for all images of a pair (torchvision's v2 transforms draw
     their parameters once per call, for every image passed); small ones are mirror-padded."""
-    crop = v2.Compose([v2.RandomCrop(size, pad_if_needed=True, padding_mode="reflect"), v2.RandomHorizontalFlip()])
-    return [x.as_subclass(torch.Tensor) for x in crop(*(tv_tensors.Image(x) for x in images))]
+    return v2.Compose([v2.RandomCrop(size, pad_if_needed=True, padding_mode="reflect"), v2.RandomHorizontalFlip()])
 
 
 def _checked(item, index: int) -> tuple[np.ndarray, ...]:

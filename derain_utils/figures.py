@@ -49,9 +49,11 @@ def pair_sheet(rows: Sequence[Sequence[np.ndarray]], titles: Sequence[str], row_
     sheet = sheet_image([image for images in rows for image in images], n_cols)
     fig, ax = plt.subplots(figsize=(2.6 * n_cols * w / max(h, w) + 0.4, 2.6 * n_rows * h / max(h, w)))
     ax.imshow(sheet, interpolation="nearest")
-    centre = lambda i, size: SHEET_GAP + i * (size + SHEET_GAP) + size / 2  # noqa: E731
-    ax.set_xticks([centre(c, w) for c in range(n_cols)], titles, fontsize=10)
-    ax.set_yticks([centre(r, h) for r in range(len(row_labels[:n_rows]))], row_labels[:n_rows], fontsize=8, rotation=90, va="center")
+    def centres(count: int, size: int) -> list[float]:  # of the images along one side of the sheet
+        return [SHEET_GAP + i * (size + SHEET_GAP) + size / 2 for i in range(count)]
+
+    ax.set_xticks(centres(n_cols, w), titles, fontsize=10)
+    ax.set_yticks(centres(len(row_labels[:n_rows]), h), row_labels[:n_rows], fontsize=8, rotation=90, va="center")
     ax.xaxis.tick_top()
     ax.tick_params(length=0, pad=2)
     ax.grid(False)
