@@ -18,7 +18,7 @@ from .training import ensure_trained
 # default's options.
 ROWS = {
     "default": ("experiment 4 as it is", {}),
-    "no augmentation": ("no colour jitter, no vertical flips", {"augment": False}),
+    "no augmentation": ("no colour jitter, channel shuffle or vertical flips", {"augment": False}),
     "fixed drops": ("one fixed set of rendered pairs instead of fresh drops every epoch", {"fresh_drops": False}),
     "no mask supervision": ("the mask is learnt only through the output (no BCE on it)", {"mask_weight": 0.0}),
     "no blending": ("output = rainy + correction, the mask only an auxiliary task", {"generator_options": {"blend": False}}),

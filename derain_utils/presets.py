@@ -48,7 +48,7 @@ class TrainConfig:
     train_pairs: int = 1024  # synthetic pairs rendered for training; crops per epoch at least, for a folder
     val_pairs: int = 64  # synthetic pairs rendered from the validation photos (and as many from the test photos)
     fresh_drops: bool = False  # synthetic: render new drops on new crops every epoch instead of one fixed set
-    augment: bool = False  # paired augmentation: flips and colour jitter, the same for rainy and clean
+    augment: bool = False  # paired augmentation: flips and colour jitter (rendered pairs: channel shuffle too)
     extra_photos: str = ""  # synthetic: a folder of clean photos added to the embedded training photos
     drop_style: str = "crisp"  # synthetic: the renderer's style for every split of the run (lensdrops.STYLES)
     seed: int = 0

@@ -32,10 +32,13 @@ _STREAM = {"train": 1, "val": 2, "test": 3}
 _FRESH = 4  # the stream of training pairs rendered anew each epoch
 
 def augment_crop(crop: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-    """Colour jitter, and a vertical flip half of the time, of a clean crop before the
-    drops are rendered on it, so the drops stay physically right: they still hang down
-    and show the changed scene. random_crop already flips left-right."""
-    crop = jitter_colours([crop], rng.uniform(*JITTER, 3).tolist())[0]
+    """Colour jitter, a random order of the colour channels and, half of the time, a
+    vertical flip of a clean crop before the drops are rendered on it, so the drops stay
+    physically right: they still hang down and show the changed scene. random_crop
+    already flips left-right. A drop looks the same whatever the scene's hue, but six
+    training photos have few hues: without the shuffled channels the mask found half the
+    drops' pixels on the red-brown validation photo (IoU 0.20 against 0.39)."""
+    crop = jitter_colours([crop], rng.uniform(*JITTER, 3).tolist())[0][rng.permutation(3)]
     return crop.flip(-2) if rng.random() < 0.5 else crop
 
 
@@ -54,7 +57,7 @@ def render_pairs(
     """Yield n (rainy, clean, mask) uint8 arrays of shape (size, size, 3|3|1).
 
     epoch: render the fresh training pairs of that epoch (a stream of their own);
-    augment: colour-jitter and flip each clean crop before the drops go on."""
+    augment: colour-jitter, channel-shuffle and flip each clean crop before the drops go on."""
     if not photos:
         raise ValueError("no clean photos to render drops on")
     if n < 0 or size < 16:

@@ -17,6 +17,7 @@ from derain_utils.losses import REAL_THRESHOLD, SYNTHETIC_VISIBLE, contrastive_l
 from derain_utils.models import build_discriminator, build_generator
 from derain_utils.photos import embedded_photos, training_photos
 from derain_utils.presets import make_config
+from derain_utils.synthetic import augment_crop
 from derain_utils.training import Trainer, TrainingDiverged, train
 from derain_utils.training_data import FreshDrops, build_test_set
 
@@ -142,6 +143,17 @@ def test_fresh_drops_change_every_epoch_and_repeat_per_seed():
     assert all(np.array_equal(x[0], b.arrays(i)[0]) for i, x in enumerate(first))  # same seed and epoch, same pairs
     assert not any(np.array_equal(x[1], a.arrays(i)[1]) for i, x in enumerate(first))  # a new epoch, new crops
     assert a[0]["mask"].shape == (1, 32, 32)
+
+
+def test_rendering_augmentation_shuffles_the_colour_channels():
+    """A grey-free crop with red < green < blue: jitter keeps that order (it scales and
+    pivots all channels alike), so the order seen after augment_crop is the shuffle's."""
+    crop = torch.tensor([0.2, 0.5, 0.8]).view(3, 1, 1).expand(3, 16, 16).clone()
+    orders = set()
+    for seed in range(40):
+        out = augment_crop(crop, np.random.default_rng(seed))
+        orders.add(tuple(out.mean(dim=(1, 2)).argsort().tolist()))
+    assert len(orders) == 6
 
 
 def test_augmentation_changes_both_images_of_a_pair_alike(rng):
