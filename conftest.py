@@ -1,7 +1,7 @@
 """nbval runs every notebook on the smoke preset, in a temporary folder.
 
-The notebooks read these variables through `derain_utils.chapters.open_chapter` and
-`derain_utils.viewer`;
+The notebooks read these variables through `derain_utils.course.chapters.open_chapter` and
+`derain_utils.course.viewer`;
 they are set before pytest starts any kernel, so the kernels inherit them.
 """
 
@@ -9,8 +9,8 @@ import os
 import shutil
 import tempfile
 
-from derain_utils.chapters import OUTPUT_ENV, PROFILE_ENV
-from derain_utils.viewer import STATIC_ENV
+from derain_utils.course.chapters import OUTPUT_ENV, PROFILE_ENV
+from derain_utils.course.viewer import STATIC_ENV
 
 _OUTPUT = tempfile.mkdtemp(prefix="derain-nbval-")
 

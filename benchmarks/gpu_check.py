@@ -26,12 +26,12 @@ from pathlib import Path
 import torch
 
 from derain_utils.paths import PROJECT_ROOT
-from derain_utils.precision import cpu_capability, describe_device
+from derain_utils.training.precision import cpu_capability, describe_device
 from derain_utils.presets import EXPERIMENTS, make_config
-from derain_utils.reproduce import training_jobs
-from derain_utils.runs import ExperimentRun
-from derain_utils.timing import format_duration, measure_rate
-from derain_utils.training import Trainer, pick_device
+from derain_utils.course.reproduce import training_jobs
+from derain_utils.course.runs import ExperimentRun
+from derain_utils.training.timing import format_duration, measure_rate
+from derain_utils.training.trainer import Trainer, pick_device
 
 BEST = "attentive"  # the experiment that beats doing nothing (README)
 NOTEBOOK = "03_pix2pix.ipynb"

@@ -7,11 +7,11 @@ from dataclasses import replace
 
 import torch
 
-from .lensdrops import render_drops
-from .precision import describe_device
-from .photos import embedded_photos
-from .synthetic import render_pairs
-from .training import pick_device
+from .data.lensdrops import render_drops
+from .data.photos import embedded_photos
+from .data.synthetic import render_pairs
+from .training.precision import describe_device
+from .training.trainer import pick_device
 
 
 def bench_decoding(folder: str, rounds: int = 5) -> dict:
@@ -27,7 +27,7 @@ def bench_decoding(folder: str, rounds: int = 5) -> dict:
     from PIL import Image
     from torchvision.io import ImageReadMode, decode_image
 
-    from .images import image_files
+    from .data.images import image_files
 
     files = image_files(folder)
     if not files:
@@ -102,7 +102,7 @@ def bench_training(experiment: str = "pix2pix", profile: str = "cpu", steps: int
     networks, and, with `recipe`, the original pix2pix recipe (U-Net 256 of 8 levels and
     64 base channels, 70x70 PatchGAN, 256x256, batch 8, fp32) as a fixed yardstick."""
     from .presets import make_config
-    from .timing import measure_rate
+    from .training.timing import measure_rate
 
     default = make_config(experiment, profile)
     paths = {"default path": default, "plain fp32 eager": replace(default, precision="fp32", channels_last=False)}

@@ -12,7 +12,7 @@ from .presets import DROP_STYLES, EXPERIMENTS, PRECISIONS
 
 
 def _check_data(args) -> int:
-    from .pairs import DataError, check_dataset
+    from .data.pairs import DataError, check_dataset
 
     try:
         report = check_dataset(args.path, args.split, progress=not args.quiet)
@@ -26,7 +26,7 @@ def _check_data(args) -> int:
 def _synth(args) -> int:
     import json
 
-    from .synthetic import MANIFEST, write_synthetic_dataset
+    from .data.synthetic import MANIFEST, write_synthetic_dataset
 
     out = write_synthetic_dataset(
         args.out, args.clean, n=args.n, size=args.size, seed=args.seed, n_test=args.n_test, overwrite=args.overwrite
@@ -44,10 +44,10 @@ def _refuse_existing(paths: list[Path], overwrite: bool) -> None:
 
 
 def _sheet(args) -> int:
-    from .analysis import difference_map
-    from .figures import figure_paths, pair_sheet, save_figure
-    from .images import read_rgb
-    from .pairs import find_pairs
+    from .course.figures import figure_paths, pair_sheet, save_figure
+    from .data.images import read_rgb
+    from .data.pairs import find_pairs
+    from .evaluation.analysis import difference_map
 
     out = Path(args.out)
     _refuse_existing(figure_paths(out.stem, out.parent), args.overwrite)
@@ -67,9 +67,9 @@ def _sheet(args) -> int:
 def _train(args) -> int:
     from dataclasses import replace
 
-    from . import distributed
     from .presets import make_config
-    from .training import train
+    from .training import distributed
+    from .training.trainer import train
 
     if (args.extra_photos or args.drop_style) and args.data != "synthetic":
         raise ValueError("--extra-photos and --drop-style shape the synthetic data; they do not apply to --data FOLDER")
@@ -97,7 +97,7 @@ def _train(args) -> int:
 
 
 def _ablate(args) -> int:
-    from .ablation import ROWS, ablation_table, run_ablation
+    from .course.ablation import ROWS, ablation_table, run_ablation
     from .presets import ABLATION_EPOCHS, make_config
 
     unknown = [r for r in args.rows if r not in ROWS]
@@ -112,10 +112,10 @@ def _ablate(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from .evaluation import evaluate, evaluation_paths, summary_lines, write_evaluation
-    from .metrics import PROTOCOLS
-    from .pairs import DataError
-    from .trained import load_trained
+    from .data.pairs import DataError
+    from .evaluation.metrics import PROTOCOLS
+    from .evaluation.scoring import evaluate, evaluation_paths, summary_lines, write_evaluation
+    from .evaluation.trained import load_trained
 
     if args.out:
         _refuse_existing(evaluation_paths(args.out), args.overwrite)
@@ -136,8 +136,8 @@ def _evaluate(args) -> int:
 
 
 def _predict(args) -> int:
-    from .prediction import predict
-    from .trained import load_trained
+    from .evaluation.prediction import predict
+    from .evaluation.trained import load_trained
 
     trained = load_trained(args.checkpoint, args.device)
     print(trained.describe())
@@ -148,7 +148,7 @@ def _predict(args) -> int:
 
 
 def _reproduce(args) -> int:
-    from .reproduce import ReproduceError, reproduce
+    from .course.reproduce import ReproduceError, reproduce
 
     def absolute(path: str) -> str:  # paths typed in a shell are relative to where it stands
         return str(Path(path).expanduser().resolve()) if path else ""
@@ -166,7 +166,7 @@ def _reproduce(args) -> int:
 
 
 def _report(args) -> int:
-    from .report import build_report
+    from .course.report import build_report
 
     out = build_report(metrics_path=Path(args.metrics), out_dir=Path(args.out), notebooks_dir=Path(args.notebooks))
     print(f"wrote {out}")

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 EXPERIMENTS = ("baseline", "pix2pix", "stabilized", "attentive")
 PROFILES = ("smoke", "cpu", "paper")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # see precision.py
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # see training/precision.py
 DROP_STYLES = ("crisp", "soft")  # the renderer's styles, lensdrops.STYLES
 
 
@@ -52,7 +52,7 @@ class TrainConfig:
     extra_photos: str = ""  # synthetic: a folder of clean photos added to the embedded training photos
     drop_style: str = "crisp"  # synthetic: the renderer's style for every split of the run (lensdrops.STYLES)
     seed: int = 0
-    precision: str = "auto"  # 'auto', 'fp32', 'bf16' or 'fp16'; auto: bf16 only where native (precision.py)
+    precision: str = "auto"  # 'auto', 'fp32', 'bf16' or 'fp16'; auto: bf16 only where native (training/precision.py)
     channels_last: bool = False
 
     def to_dict(self) -> dict:
@@ -103,7 +103,7 @@ _PROFILE = {
 }
 
 
-# Epochs of every row of experiment 4's ablation (ablation.py): fewer than the experiment's
+# Epochs of every row of experiment 4's ablation (course/ablation.py): fewer than the experiment's
 # own run, so that the whole table fits the profile's budget.
 ABLATION_EPOCHS = {"smoke": 1, "cpu": 8, "paper": 50}
 

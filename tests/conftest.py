@@ -36,7 +36,7 @@ def rng():
 @contextmanager
 def interrupted_at_step(monkeypatch, step: int):
     """Training raises KeyboardInterrupt at its `step`-th step, as Ctrl-C would mid-epoch."""
-    from derain_utils.training import Trainer
+    from derain_utils.training.trainer import Trainer
 
     real_step, calls = Trainer.train_step, []
 

@@ -7,19 +7,19 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import derain_utils.training as training
+import derain_utils.training.trainer as training
 from conftest import random_image, shared, write_image
-from derain_utils.ablation import ROWS, ablation_table, row_config, run_ablation
-from derain_utils.analysis import drop_gains
+from derain_utils.course.ablation import ROWS, ablation_table, row_config, run_ablation
+from derain_utils.evaluation.analysis import drop_gains
 from derain_utils.cli import main
-from derain_utils.datasets import PairedImageDataset
-from derain_utils.losses import REAL_THRESHOLD, SYNTHETIC_VISIBLE, contrastive_loss, drop_target, pixel_loss
+from derain_utils.data.datasets import PairedImageDataset
+from derain_utils.training.losses import REAL_THRESHOLD, SYNTHETIC_VISIBLE, contrastive_loss, drop_target, pixel_loss
 from derain_utils.models import build_discriminator, build_generator
-from derain_utils.photos import embedded_photos, training_photos
+from derain_utils.data.photos import embedded_photos, training_photos
 from derain_utils.presets import make_config
-from derain_utils.synthetic import augment_crop
-from derain_utils.training import Trainer, TrainingDiverged, train
-from derain_utils.training_data import FreshDrops, build_test_set
+from derain_utils.data.synthetic import augment_crop
+from derain_utils.training.trainer import Trainer, TrainingDiverged, train
+from derain_utils.data.training_data import FreshDrops, build_test_set
 
 
 def smooth_images(n=1, size=128, seed=0):

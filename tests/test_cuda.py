@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-import derain_utils.training as training
+import derain_utils.training.trainer as training
 from conftest import interrupted_at_step
-from derain_utils.inference import restore_tiled
+from derain_utils.evaluation.inference import restore_tiled
 from derain_utils.models import build_generator
 from derain_utils.presets import make_config
-from derain_utils.training import Trainer, train
+from derain_utils.training.trainer import Trainer, train
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-import derain_utils.datasets as datasets
-from derain_utils.datasets import PairedImageDataset
-from derain_utils.pairs import find_pairs
+import derain_utils.data.datasets as datasets
+from derain_utils.data.datasets import PairedImageDataset
+from derain_utils.data.pairs import find_pairs
 
 from conftest import random_image, shared, write_image
 

@@ -9,8 +9,8 @@ import sys
 import pytest
 import torch
 
-from derain_utils.distributed import Rank, share
-from derain_utils.training import TIMING_FIELDS
+from derain_utils.training.distributed import Rank, share
+from derain_utils.training.trainer import TIMING_FIELDS
 
 
 def test_each_rank_takes_its_slice_of_every_global_batch():

@@ -9,13 +9,13 @@ import torch
 
 from conftest import random_image, shared, write_image
 from derain_utils.cli import main
-from derain_utils.evaluation import evaluate
-from derain_utils.images import read_rgb
-from derain_utils.inference import restore, restore_tiled
-from derain_utils.metrics import psnr
+from derain_utils.evaluation.scoring import evaluate
+from derain_utils.data.images import read_rgb
+from derain_utils.evaluation.inference import restore, restore_tiled
+from derain_utils.evaluation.metrics import psnr
 from derain_utils.presets import make_config
-from derain_utils.trained import load_trained
-from derain_utils.training import train
+from derain_utils.evaluation.trained import load_trained
+from derain_utils.training.trainer import train
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +102,7 @@ def test_predict_never_overwrites(tmp_path, checkpoint, rng, capsys):
 
 
 def test_interrupted_predict_resumes(tmp_path, checkpoint, rng, capsys, monkeypatch):
-    import derain_utils.prediction as prediction
+    import derain_utils.evaluation.prediction as prediction
 
     inputs = tmp_path / "in"
     for i in range(4):
@@ -158,7 +158,7 @@ def test_checkpoints_carry_their_configuration(tmp_path, checkpoint):
 
 
 def test_val_split_is_the_part_training_held_out(tmp_path):
-    from derain_utils.training_data import build_datasets
+    from derain_utils.data.training_data import build_datasets
 
     data = shared("robotcar_pairs")
     result = evaluate(data, split="val", protocols=("rgb",), progress=False)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from derain_utils.images import ImageReadError, read_rgb, to_rgb_uint8
+from derain_utils.data.images import ImageReadError, read_rgb, to_rgb_uint8
 
 from conftest import write_image
 

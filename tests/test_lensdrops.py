@@ -3,8 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from derain_utils.lensdrops import DropStyle, render_drops
-from derain_utils.photos import embedded_photos, random_crop
+from derain_utils.data.lensdrops import DropStyle, render_drops
+from derain_utils.data.photos import embedded_photos, random_crop
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +71,9 @@ def test_bad_input_is_refused(clean):
 
 
 def test_drop_styles_are_selectable_by_name():
-    from derain_utils.lensdrops import STYLES, drop_style
+    from derain_utils.data.lensdrops import STYLES, drop_style
     from derain_utils.presets import DROP_STYLES, make_config
-    from derain_utils.training_data import build_datasets
+    from derain_utils.data.training_data import build_datasets
 
     assert tuple(STYLES) == DROP_STYLES and drop_style("crisp") == DropStyle()
     with pytest.raises(ValueError, match="drop style 'wet': expected one of crisp, soft"):

@@ -5,8 +5,8 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from derain_utils.losses import discriminator_targets
-from derain_utils.metrics import discriminator_accuracy, psnr, region_psnr, ssim, to_protocol
+from derain_utils.training.losses import discriminator_targets
+from derain_utils.evaluation.metrics import discriminator_accuracy, psnr, region_psnr, ssim, to_protocol
 
 from conftest import shared
 
@@ -50,7 +50,7 @@ def test_border_crop_and_regions(pair):
 
 def test_real_pairs_do_nothing_scores():
     """The published do-nothing scores of the four real Raindrop train pairs."""
-    from derain_utils.pairs import find_pairs
+    from derain_utils.data.pairs import find_pairs
 
     pairs = [p.load() for p in find_pairs(shared("raindrop_mini"), "train")]
     assert np.mean([psnr(r, c, "y-basicsr") for r, c in pairs]) == pytest.approx(19.27, abs=0.01)

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from conftest import interrupted_at_step, shared
-from derain_utils import analysis, chapters, reproduce
-from derain_utils.metrics import psnr
+from derain_utils.course import chapters, reproduce
+from derain_utils.evaluation import analysis
+from derain_utils.evaluation.metrics import psnr
 from derain_utils.paths import FIGURES_DIR
-from derain_utils.report import build_report, export_notebooks, results_rows
+from derain_utils.course.report import build_report, export_notebooks, results_rows
 
 REPORT_FIGURES = [f"fig{n}_" for n in range(1, 16)]
 
@@ -109,7 +110,7 @@ def test_ctrl_c_stops_the_reproduction_cleanly(tmp_path, monkeypatch):
     import sys
 
     _only_notebook(tmp_path, monkeypatch, "import time\nprint('training', flush=True)\ntime.sleep(60)")
-    script = ("import pathlib, sys; import derain_utils.reproduce as r; r.NOTEBOOKS_DIR = pathlib.Path(sys.argv[1]); "
+    script = ("import pathlib, sys; import derain_utils.course.reproduce as r; r.NOTEBOOKS_DIR = pathlib.Path(sys.argv[1]); "
               "r.BUILD_DIR = pathlib.Path(sys.argv[3]); "  # the executed copy goes there, not into the project's build/
               "from derain_utils.cli import main; sys.exit(main(['reproduce', '--profile', 'smoke', '--figures-dir', sys.argv[2]]))")
     child = subprocess.Popen([sys.executable, "-c", script, str(tmp_path), str(tmp_path / "f"), str(tmp_path / "build")], stdout=subprocess.PIPE,
@@ -185,7 +186,7 @@ def test_notebooks_are_committed_clean(path):
 
 
 def test_narrative_reads_the_measured_history(smoke_reproduction):
-    from derain_utils import narrative
+    from derain_utils.course import narrative
 
     root, _, _ = smoke_reproduction
     history = json.loads((root / "runs" / "pix2pix" / "history.json").read_text())

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from derain_utils.pairs import DataError, check_dataset, find_pairs
-from derain_utils.images import ImageReadError
+from derain_utils.data.pairs import DataError, check_dataset, find_pairs
+from derain_utils.data.images import ImageReadError
 
 from conftest import random_image, shared, write_image
 

@@ -4,8 +4,8 @@ import hashlib
 
 import numpy as np
 
-from derain_utils import plots
-from derain_utils.figures import save_figure
+from derain_utils.course import plots
+from derain_utils.course.figures import save_figure
 
 
 def _history(epochs=3, steps=8):
@@ -42,7 +42,7 @@ def test_curve_figures_are_byte_identical_across_draws(tmp_path):
 def test_a_sheet_keeps_every_pixel_and_enlarges_patch_maps_without_smoothing():
     from matplotlib import colormaps
 
-    from derain_utils.figures import SHEET_GAP, pair_sheet, sheet_image
+    from derain_utils.course.figures import SHEET_GAP, pair_sheet, sheet_image
 
     rng = np.random.default_rng(1)
     photo = rng.integers(0, 256, (4, 6, 3), dtype=np.uint8)

@@ -2,9 +2,9 @@
 
 import torch
 
-from derain_utils.precision import cpu_capability, native_bf16, resolve_precision
+from derain_utils.training.precision import cpu_capability, native_bf16, resolve_precision
 from derain_utils.presets import TrainConfig, make_config
-from derain_utils.timing import format_duration, measure_rate, run_seconds
+from derain_utils.training.timing import format_duration, measure_rate, run_seconds
 
 AVX2 = frozenset({"sse4_2", "avx", "avx2", "fma"})
 AVX512_BF16 = AVX2 | {"avx512f", "avx512bw", "avx512_bf16"}
@@ -63,7 +63,7 @@ def test_estimates_are_measured_steps_times_counted_steps():
 
 def test_a_onednn_cap_below_bf16_means_fp32(monkeypatch):
     """ONEDNN_MAX_CPU_ISA=AVX2 runs the convolutions as on an AVX2-only CPU; auto follows."""
-    from derain_utils import precision
+    from derain_utils.training import precision
 
     monkeypatch.setattr(precision, "_cpuinfo", lambda: {"flags": " ".join(sorted(AMX | {"avx512_bf16"})), "model name": "test CPU"})
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from conftest import shared
-from derain_utils import analysis
-from derain_utils.images import write_png
+from derain_utils.evaluation import analysis
+from derain_utils.data.images import write_png
 
 
 def disc_pair(size=96, drops=((30, 30, 10), (60, 60, 20)), change=50):

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from derain_utils.cli import main
-from derain_utils.images import read_rgb
-from derain_utils.photos import PHOTO_SPLITS, embedded_photos, folder_photos
-from derain_utils.synthetic import render_pairs, write_synthetic_dataset
+from derain_utils.data.images import read_rgb
+from derain_utils.data.photos import PHOTO_SPLITS, embedded_photos, folder_photos
+from derain_utils.data.synthetic import render_pairs, write_synthetic_dataset
 
 from conftest import shared
 

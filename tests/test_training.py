@@ -4,11 +4,11 @@ import re
 import pytest
 import torch
 
-import derain_utils.training as training
+import derain_utils.training.trainer as training
 from conftest import interrupted_at_step
 from derain_utils.cli import main
 from derain_utils.presets import make_config
-from derain_utils.training import TIMING_FIELDS, Trainer, train
+from derain_utils.training.trainer import TIMING_FIELDS, Trainer, train
 
 
 def without_timing(history):
@@ -120,7 +120,7 @@ def test_training_on_a_folder_of_real_pairs(tmp_path):
 
 def test_a_small_folder_is_cropped_several_times_per_epoch(tmp_path, rng):
     from conftest import random_image, write_image
-    from derain_utils.training_data import build_datasets
+    from derain_utils.data.training_data import build_datasets
 
     for i in range(5):
         image = random_image(rng, 48, 64)
@@ -136,7 +136,7 @@ def test_a_small_folder_is_cropped_several_times_per_epoch(tmp_path, rng):
 @pytest.mark.parametrize("frames", [30, 2])  # the hash holds out 2 of 30 frames, and none of 2 (the last goes)
 def test_tiles_of_one_frame_stay_on_one_side_of_the_split(tmp_path, rng, frames):
     from conftest import random_image, write_image
-    from derain_utils.training_data import folder_split_pairs
+    from derain_utils.data.training_data import folder_split_pairs
 
     image = random_image(rng, 8, 8)
     for frame in range(frames):

@@ -6,11 +6,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image
 
-from derain_utils.inference import restore
+from derain_utils.evaluation.inference import restore
 from derain_utils.presets import make_config
-from derain_utils.runs import ExperimentRun
-from derain_utils.training import train
-from derain_utils.viewer import STAGES, STATIC_ENV, blend, compare
+from derain_utils.course.runs import ExperimentRun
+from derain_utils.training.trainer import train
+from derain_utils.course.viewer import STAGES, STATIC_ENV, blend, compare
 
 
 def test_the_slide_goes_from_rainy_through_restored_to_clean(rng):

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from torch import nn
 
-from .checkpoints import load_checkpoint
-from .models import build_discriminator, build_generator
-from .precision import resolve_precision
-from .presets import TrainConfig
-from .training import CHECKPOINT, CHECKPOINT_FORMAT, pick_device
+from ..models import build_discriminator, build_generator
+from ..presets import TrainConfig
+from ..training.checkpoints import load_checkpoint
+from ..training.precision import resolve_precision
+from ..training.trainer import CHECKPOINT, CHECKPOINT_FORMAT, pick_device
 
 
 @dataclass

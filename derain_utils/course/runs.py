@@ -10,16 +10,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from .analysis import drop_gains, drop_strength
-from .datasets import PairedImageDataset
-from .inference import image_tensor, patch_confidence, restore, restore_with_mask
-from .losses import drop_target
-from .metrics import psnr, ssim
-from .models import has_mask
-from .presets import TrainConfig
-from .trained import load_trained
-from .training import drop_threshold, mean_scores
-from .training_data import build_test_set, build_validation_set
+from ..data.datasets import PairedImageDataset
+from ..data.training_data import build_test_set, build_validation_set
+from ..evaluation.analysis import drop_gains, drop_strength
+from ..evaluation.inference import image_tensor, patch_confidence, restore, restore_with_mask
+from ..evaluation.metrics import psnr, ssim
+from ..evaluation.trained import load_trained
+from ..models import has_mask
+from ..presets import TrainConfig
+from ..training.losses import drop_target
+from ..training.trainer import drop_threshold, mean_scores
 
 
 @dataclass

@@ -21,19 +21,20 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import __version__, distributed
+from .. import __version__
+from ..data.training_data import build_datasets
+from ..evaluation.inference import restore, to_model_range
+from ..evaluation.metrics import discriminator_accuracy, psnr, ssim
+from ..models import build_discriminator, build_generator, has_mask
+from ..paths import PROJECT_ROOT
+from ..presets import TrainConfig
+from . import distributed
 from .checkpoints import git_commit, load_checkpoint, save_checkpoint, write_history
-from .inference import restore, to_model_range
-from .losses import (REAL_THRESHOLD, SYNTHETIC_VISIBLE, adversarial_loss, contrastive_loss, discriminator_targets, drop_target,
-                     mask_loss, pixel_loss)
-from .metrics import discriminator_accuracy, psnr, ssim
-from .models import build_discriminator, build_generator, has_mask
-from .paths import PROJECT_ROOT
+from .losses import (REAL_THRESHOLD, SYNTHETIC_VISIBLE, adversarial_loss, contrastive_loss, discriminator_targets, drop_target, mask_loss,
+                     pixel_loss)
 from .precision import autocast, resolve_precision
-from .presets import TrainConfig
 from .seeding import rng_state, seed_everything, set_rng_state
 from .timing import RunClock
-from .training_data import build_datasets
 
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FORMAT = "derain-checkpoint-1"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .images import IMAGE_EXTENSIONS, ImageReadError, read_rgb, write_png
+from ..data.images import IMAGE_EXTENSIONS, ImageReadError, read_rgb, write_png
 from .inference import restore_tiled
 from .trained import Trained
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import jinja2
 import markdown
 
+from ..paths import BUILD_DIR, FIGURES_DIR, PROJECT_ROOT
 from .ablation import ablation_table
-from .paths import BUILD_DIR, FIGURES_DIR, PROJECT_ROOT
 
 REPORT_SOURCE = PROJECT_ROOT / "report" / "report.md"
 EXPERIMENT_NAMES = {"baseline": "Baseline GAN (exp. 1)", "pix2pix": "Pix2Pix (exp. 2)", "stabilized": "Pix2Pix stabilized (exp. 3)",

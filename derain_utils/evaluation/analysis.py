@@ -11,11 +11,11 @@ from collections import Counter
 
 import numpy as np
 
+from ..data.pairs import check_dataset, find_pairs, split_folders
+from ..data.photos import embedded_photos
+from ..data.synthetic import render_pairs
+from ..presets import make_config
 from .metrics import psnr, ssim
-from .pairs import check_dataset, find_pairs, split_folders
-from .photos import embedded_photos
-from .presets import make_config
-from .synthetic import render_pairs
 
 COVER_THRESHOLD = 8
 # Real pairs differ by more than COVER_THRESHOLD almost everywhere (a veil of scattered
@@ -157,7 +157,7 @@ def real_and_rendered(folders: str, n: int, size: int = 128, seed: int = 0) -> d
     present (folders: comma-separated), at the same scale, for the realism check. Folders
     resolve from the project root; a missing one is named and skipped (the real test
     images are not part of the repository), and with none present the result is empty."""
-    from .paths import project_path
+    from ..paths import project_path
 
     found = {}
     for folder in (f.strip() for f in folders.split(",") if f.strip()):

@@ -13,7 +13,7 @@ from matplotlib import colormaps
 from matplotlib.cm import ScalarMappable
 from torchvision.utils import make_grid
 
-from .paths import FIGURES_DIR
+from ..paths import FIGURES_DIR
 
 # One theme for every figure of the course: seaborn's, with a light grid, fonts sized for print.
 sns.set_theme(context="paper", style="whitegrid", palette="deep", rc={"grid.alpha": 0.5})

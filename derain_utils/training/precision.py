@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import torch
 
-from .presets import PRECISIONS
+from ..presets import PRECISIONS
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 # Measured on a 2-core AMD EPYC with AVX2 only (issue 10): Pix2Pix cpu-profile step.

@@ -14,8 +14,8 @@ from dataclasses import replace
 
 import torch
 
+from ..presets import TrainConfig
 from .precision import describe_device
-from .presets import TrainConfig
 
 # Validation, checkpoints and fresh drops add about this share to the training steps
 # (measured: 30 epochs of experiment 4 took 369 s, its steps alone 335 s).
@@ -63,7 +63,7 @@ def measure_rate(config: TrainConfig, device: str = "auto", steps: int = 3, warm
     """Training images per second of `config`'s step on `device` (rendering fresh drops
     included), and the precision the step ran in. The networks are built afresh; no run
     folder is touched."""
-    from .training import Trainer
+    from .trainer import Trainer
 
     probe = replace(config, train_pairs=config.batch_size, val_pairs=1, epochs=1)
     with tempfile.TemporaryDirectory() as run_dir:

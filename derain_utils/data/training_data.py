@@ -6,13 +6,12 @@ import math
 import re
 from typing import Sequence
 
+from ..presets import TrainConfig
 from .datasets import PairedImageDataset
 from .lensdrops import DropStyle, drop_style
 from .pairs import ImagePair, find_pairs, split_folders
 from .photos import Photo, embedded_photos, folder_split, training_photos
-from .presets import TrainConfig
 from .synthetic import render_pairs
-
 
 _TILE_INDEX = re.compile(r"_r\d+c\d+$")
 TEST_SPLIT = "test_a"  # a folder's held-out test split, when it has one (Raindrop's)

@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+from ..paths import BUILD_DIR, PROJECT_ROOT, shown_path
+from ..presets import TrainConfig
 from .chapters import OUTPUT_ENV, PRECISION_ENV, PROFILE_ENV, runs_folder
-from .paths import BUILD_DIR, PROJECT_ROOT, shown_path
-from .presets import TrainConfig
 from .viewer import STATIC_ENV
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
@@ -84,9 +84,9 @@ def announce(profile: str, data: str, seed: int, device: str, runs_dir: Path, pr
     """How long the training of a reproduction will take on this machine, from a few timed
     steps of each network; finished runs in runs_dir count nothing, interrupted ones what
     is left of them."""
-    from .precision import describe_device
-    from .timing import format_duration, measure_rate, run_seconds
-    from .training import pick_device
+    from ..training.precision import describe_device
+    from ..training.timing import format_duration, measure_rate, run_seconds
+    from ..training.trainer import pick_device
 
     rates, seconds, shown = {}, {}, {}  # shown: the first measured rate of each label
     for label, config, folder in training_jobs(profile, data, seed, runs_dir, precision):
@@ -109,8 +109,8 @@ def announce(profile: str, data: str, seed: int, device: str, runs_dir: Path, pr
 def training_jobs(profile: str, data: str, seed: int, runs_dir: Path, precision: str = "auto") -> list[tuple[str, TrainConfig, Path]]:
     """Every training run of a reproduction, as (label, configuration, run folder): the
     four experiments, then the rows of experiment 4's ablation."""
+    from ..presets import ABLATION_EPOCHS, EXPERIMENTS, make_config
     from .ablation import ROWS, row_config, slug
-    from .presets import ABLATION_EPOCHS, EXPERIMENTS, make_config
 
     configs = {e: make_config(e, profile, data=data, seed=seed, precision=precision) for e in EXPERIMENTS}
     ablation = replace(configs["attentive"], epochs=ABLATION_EPOCHS[profile])

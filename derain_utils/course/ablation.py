@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from .presets import TrainConfig
+from ..presets import TrainConfig
+from ..training.trainer import ensure_trained
 from .runs import ExperimentRun
-from .training import ensure_trained
 
 # Row name -> (what it changes, the configuration change). Dict values merge into the
 # default's options.

@@ -20,14 +20,14 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
+from ..paths import BUILD_DIR, FIGURES_DIR, project_path, shown_path
+from ..presets import ABLATION_EPOCHS, PRECISIONS, PROFILES, TrainConfig, make_config
+from ..training.checkpoints import atomic_write_bytes
+from ..training.precision import resolve_precision
+from ..training.trainer import ensure_trained, pick_device
 from .ablation import run_ablation
-from .checkpoints import atomic_write_bytes
 from .figures import save_figure
-from .paths import BUILD_DIR, FIGURES_DIR, project_path, shown_path
-from .precision import resolve_precision
-from .presets import ABLATION_EPOCHS, PRECISIONS, PROFILES, TrainConfig, make_config
 from .runs import ExperimentRun
-from .training import ensure_trained, pick_device
 
 PROFILE_ENV = "DERAIN_PROFILE"
 OUTPUT_ENV = "DERAIN_OUTPUT"

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .precision import autocast
+from ..training.precision import autocast
 
 
 def to_model_range(images: torch.Tensor) -> torch.Tensor:

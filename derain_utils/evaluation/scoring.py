@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .checkpoints import atomic_write_bytes
+from ..data.pairs import find_pairs
+from ..data.training_data import folder_split_pairs
+from ..training.checkpoints import atomic_write_bytes
 from .inference import restore_tiled
 from .metrics import PROTOCOLS, psnr, ssim
-from .pairs import find_pairs
 from .trained import Trained
-from .training_data import folder_split_pairs
 
 VALIDATION = "val"
 

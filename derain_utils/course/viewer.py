@@ -14,9 +14,9 @@ import os
 import numpy as np
 from PIL import Image
 
+from ..evaluation.inference import restore
+from ..evaluation.metrics import psnr
 from .figures import pair_sheet
-from .inference import restore
-from .metrics import psnr
 
 STATIC_ENV = "DERAIN_STATIC"
 STAGES = ("rainy input", "restored", "clean target")

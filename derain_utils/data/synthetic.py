@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import __version__
+from .. import __version__
 from .augmentation import JITTER, jitter_colours
 from .images import write_png
 from .lensdrops import DropStyle, render_drops

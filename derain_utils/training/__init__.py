@@ -1,0 +1,2 @@
+"""GAN training: the trainer, its losses, checkpoints, precision, seeds, timing and
+multi-process runs."""
