@@ -11,7 +11,10 @@ from conftest import interrupted_at_step, shared
 from derain_utils.course import chapters, reproduce
 from derain_utils.evaluation import analysis
 from derain_utils.evaluation.metrics import psnr
-from derain_utils.paths import FIGURES_DIR
+from derain_utils.paths import FIGURES_DIR, PROJECT_ROOT
+from derain_utils.training import trainer
+from derain_utils.training.checkpoints import code_changed_since, git_commit, load_checkpoint
+from derain_utils.training.trainer import CHECKPOINT
 from derain_utils.course.report import build_report, export_notebooks, results_rows
 
 REPORT_FIGURES = [f"fig{n}_" for n in range(1, 16)]
@@ -211,6 +214,32 @@ def test_an_interrupted_run_is_resumed_and_a_finished_one_reused(tmp_path, monke
     again = chapter.run("stabilized", progress=False)
     assert "reusing the finished run" in capsys.readouterr().out
     assert again.history == run.history
+
+
+def test_a_reused_run_says_when_the_code_has_changed_since_it_was_trained(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(chapters.PROFILE_ENV, "smoke")
+    chapter = chapters.open_chapter("smoke", runs_dir=str(tmp_path))
+    chapter.run("stabilized", progress=False)
+    commit = load_checkpoint(tmp_path / "stabilized" / CHECKPOINT)["git_commit"]
+    if commit is None:
+        pytest.skip("not a git checkout: runs carry no commit")
+    capsys.readouterr()
+    monkeypatch.setattr(trainer, "code_changed_since", lambda root, c: c == commit)
+    chapter.run("stabilized", progress=False)
+    out = capsys.readouterr().out
+    assert "has changed since" in out and "delete the folder" in out
+    monkeypatch.setattr(trainer, "code_changed_since", lambda root, c: False)
+    chapter.run("stabilized", progress=False)
+    assert "has changed since" not in capsys.readouterr().out
+
+
+def test_git_tells_whether_the_package_changed_since_a_commit():
+    head = git_commit(PROJECT_ROOT)
+    if head is None:
+        pytest.skip("not a git checkout")
+    assert code_changed_since(PROJECT_ROOT, "0" * 40) is None  # an unknown commit: git cannot tell
+    assert code_changed_since(PROJECT_ROOT, None) is None
+    assert code_changed_since(PROJECT_ROOT, head) in (False, True)  # True only with uncommitted package edits
 
 
 def test_reproduce_announces_its_length_and_counts_finished_runs_as_nothing(smoke_reproduction, tmp_path):

@@ -63,3 +63,18 @@ def git_commit(root: Path) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def code_changed_since(root: Path, commit: str | None) -> bool | None:
+    """Whether the package's code differs from `commit` (committed or not); None when git
+    cannot tell (no checkout, an unknown commit). A finished run is reused by its
+    configuration alone, so this is what says that its code has moved on."""
+    import subprocess
+
+    if not commit:
+        return None
+    try:
+        out = subprocess.run(["git", "diff", "--quiet", commit, "--", "derain_utils"], cwd=root, capture_output=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {0: False, 1: True}.get(out.returncode)

@@ -29,7 +29,7 @@ from ..models import build_discriminator, build_generator, has_mask
 from ..paths import PROJECT_ROOT
 from ..presets import TrainConfig
 from . import distributed
-from .checkpoints import git_commit, load_checkpoint, save_checkpoint, write_history
+from .checkpoints import code_changed_since, git_commit, load_checkpoint, save_checkpoint, write_history
 from .losses import (REAL_THRESHOLD, SYNTHETIC_VISIBLE, adversarial_loss, contrastive_loss, discriminator_targets, drop_target, mask_loss,
                      pixel_loss)
 from .precision import autocast, resolve_precision
@@ -365,6 +365,9 @@ def ensure_trained(config: TrainConfig, folder: Path, device: str = "auto", prog
     if state["epoch"] < config.epochs:
         print(f"continuing the interrupted run in {folder} from epoch {state['epoch']}")
         train(config, folder, resume=True, device=device, progress=progress)
+    elif code_changed_since(PROJECT_ROOT, state.get("git_commit")):
+        print(f"reusing the finished run in {folder}, trained at commit {state['git_commit'][:10]}: the code in derain_utils "
+              "has changed since, so its numbers may differ from a new run; delete the folder to train it again")
     else:
         print(f"reusing the finished run in {folder}")
 
