@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -54,27 +55,23 @@ def write_history(run_dir: Path, history: dict) -> None:
         atomic_write_bytes(run_dir / "history.csv", text.getvalue().encode())
 
 
-def git_commit(root: Path) -> str | None:
-    """The commit the code was run from, when it runs from a git checkout."""
-    import subprocess
-
+def _git(root: Path, *args: str) -> subprocess.CompletedProcess | None:
+    """git run in `root`; None where git is missing or hangs."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def git_commit(root: Path) -> str | None:
+    """The commit the code was run from, when it runs from a git checkout."""
+    out = _git(root, "rev-parse", "HEAD")
+    return out.stdout.strip() or None if out is not None and out.returncode == 0 else None
 
 
 def code_changed_since(root: Path, commit: str | None) -> bool | None:
     """Whether the package's code differs from `commit` (committed or not); None when git
     cannot tell (no checkout, an unknown commit). A finished run is reused by its
     configuration alone, so this is what says that its code has moved on."""
-    import subprocess
-
-    if not commit:
-        return None
-    try:
-        out = subprocess.run(["git", "diff", "--quiet", commit, "--", "derain_utils"], cwd=root, capture_output=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return {0: False, 1: True}.get(out.returncode)
+    out = _git(root, "diff", "--quiet", commit, "--", "derain_utils") if commit else None
+    return None if out is None else {0: False, 1: True}.get(out.returncode)
