@@ -2,6 +2,7 @@
 
 import json
 import re
+import subprocess
 
 import nbformat
 import numpy as np
@@ -233,13 +234,23 @@ def test_a_reused_run_says_when_the_code_has_changed_since_it_was_trained(tmp_pa
     assert "has changed since" not in capsys.readouterr().out
 
 
-def test_git_tells_whether_the_package_changed_since_a_commit():
-    head = git_commit(PROJECT_ROOT)
-    if head is None:
-        pytest.skip("not a git checkout")
-    assert code_changed_since(PROJECT_ROOT, "0" * 40) is None  # an unknown commit: git cannot tell
-    assert code_changed_since(PROJECT_ROOT, None) is None
-    assert code_changed_since(PROJECT_ROOT, head) in (False, True)  # True only with uncommitted package edits
+def test_git_tells_whether_the_package_changed_since_a_commit(tmp_path):
+    if git_commit(PROJECT_ROOT) is None:
+        pytest.skip("git is not available")
+    code = tmp_path / "derain_utils" / "step.py"
+    code.parent.mkdir()
+    code.write_text("A = 1\n")
+    (tmp_path / "notes.md").write_text("first\n")
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "one"]):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+    commit = git_commit(tmp_path)
+    assert code_changed_since(tmp_path, commit) is False
+    (tmp_path / "notes.md").write_text("second\n")  # outside the package: not a code change
+    assert code_changed_since(tmp_path, commit) is False
+    code.write_text("A = 2\n")  # uncommitted edits count
+    assert code_changed_since(tmp_path, commit) is True
+    assert code_changed_since(tmp_path, "0" * 40) is None  # an unknown commit: git cannot tell
+    assert code_changed_since(tmp_path, None) is None
 
 
 def test_reproduce_announces_its_length_and_counts_finished_runs_as_nothing(smoke_reproduction, tmp_path):
