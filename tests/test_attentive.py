@@ -111,7 +111,6 @@ def test_contrastive_loss_falls_as_the_output_moves_from_rainy_to_clean():
 def test_one_attentive_step_trains_both_networks_and_weighs_every_term(tmp_path):
     config = make_config("attentive", "smoke", contrast_weight=0.5)
     trainer = Trainer(config, tmp_path, device="cpu", progress=False)
-    trainer.train_set.set_epoch(0)
     batch = [trainer.train_set[i] for i in range(4)]
     before = [{k: v.clone() for k, v in m.state_dict().items()} for m in (trainer.generator, trainer.discriminator)]
     record = trainer.train_step(**{k: torch.stack([b[k] for b in batch]) for k in ("rain", "clean", "mask")})
@@ -125,7 +124,6 @@ def test_one_attentive_step_trains_both_networks_and_weighs_every_term(tmp_path)
 
 def test_without_the_adversarial_term_the_discriminator_is_left_alone(tmp_path):
     trainer = Trainer(make_config("attentive", "smoke", adv_weight=0.0), tmp_path, device="cpu", progress=False)
-    trainer.train_set.set_epoch(0)
     batch = [trainer.train_set[i] for i in range(4)]
     before = {k: v.clone() for k, v in trainer.discriminator.state_dict().items()}
     record = trainer.train_step(**{k: torch.stack([b[k] for b in batch]) for k in ("rain", "clean", "mask")})

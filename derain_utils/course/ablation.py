@@ -19,11 +19,11 @@ from .runs import ExperimentRun
 ROWS = {
     "default": ("experiment 4 as it is", {}),
     "no augmentation": ("no colour jitter, channel shuffle or vertical flips", {"augment": False}),
-    "fixed drops": ("one fixed set of rendered pairs instead of fresh drops every epoch", {"fresh_drops": False}),
+    "fresh drops": ("new drops on new crops every epoch instead of one fixed set", {"fresh_drops": True}),
     "no mask supervision": ("the mask is learnt only through the output (no BCE on it)", {"mask_weight": 0.0}),
     "no blending": ("output = rainy + correction, the mask only an auxiliary task", {"generator_options": {"blend": False}}),
     "plain L1": ("drop pixels weigh as much as the others", {"drop_weight": 0.0}),
-    "D without mask": ("the PatchGAN sees (rainy, image) only", {"discriminator_options": {"mask_channels": 0}}),
+    "D sees the mask": ("the PatchGAN sees (rainy, image, drop mask)", {"discriminator_options": {"mask_channels": 1}}),
     "no adversarial term": ("no discriminator: L1 and mask losses only", {"adv_weight": 0.0}),
     "pix2pix's adversarial weight": ("adversarial term 1/100 of L1 instead of 1/1000", {"adv_weight": 1.0}),
     "contrastive": ("plus contrastive regularisation in D's features", {"contrast_weight": 1.0}),
