@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import torch
 
-from .data.lensdrops import render_drops
+from .data.lensdrops import drop_style, render_drops
 from .data.photos import embedded_photos
 from .data.synthetic import render_pairs
 from .training.precision import describe_device
@@ -63,33 +63,36 @@ def bench_decoding(folder: str, rounds: int = 5) -> dict:
     return rates
 
 
-def bench_renderer(size: int = 256, batch: int = 32, pairs: int = 512, threads: int = 1) -> dict:
+def bench_renderer(size: int = 256, batch: int = 32, pairs: int = 512, threads: int = 1, style: str = "crisp") -> dict:
     """Pairs per second of render_drops alone, and of the whole pipeline (crop + render +
-    conversion to uint8), on `threads` CPU threads."""
+    conversion to uint8), on `threads` CPU threads, for one of the renderer's styles."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        return _bench_renderer(size, batch, pairs, threads)
+        return _bench_renderer(size, batch, pairs, threads, style)
     finally:
         torch.set_num_threads(previous)
 
 
-def _bench_renderer(size: int, batch: int, pairs: int, threads: int) -> dict:
+def _bench_renderer(size: int, batch: int, pairs: int, threads: int, style: str) -> dict:
+    drops = drop_style(style)
     photos = embedded_photos("train")
     clean = torch.stack([torch.from_numpy(p.pixels[:size, :size].copy()).permute(2, 0, 1).float() / 255 for p in photos if min(p.pixels.shape[:2]) >= size])
     clean = clean.repeat((batch + len(clean) - 1) // len(clean), 1, 1, 1)[:batch]
-    render_drops(clean, list(range(batch)))  # warm-up
+    render_drops(clean, list(range(batch)), drops)  # warm-up
     rounds = max(1, pairs // batch)
     start = time.perf_counter()
     for r in range(rounds):
-        render_drops(clean, list(range(r * batch, (r + 1) * batch)))
+        render_drops(clean, list(range(r * batch, (r + 1) * batch)), drops)
     renderer = rounds * batch / (time.perf_counter() - start)
     start = time.perf_counter()
-    for _ in render_pairs(photos, rounds * batch, size, seed=1, batch=batch):
+    for _ in render_pairs(photos, rounds * batch, size, seed=1, style=drops, batch=batch):
         pass
     pipeline = rounds * batch / (time.perf_counter() - start)
-    result = {"size": size, "batch": batch, "threads": threads, "renderer_pairs_per_s": renderer, "pipeline_pairs_per_s": pipeline}
-    print(f"lens-drop renderer at {size}x{size}, batch {batch}, {threads} thread(s), torch {torch.__version__}:")
+    result = {"size": size, "batch": batch, "threads": threads, "style": style, "renderer_pairs_per_s": renderer,
+              "pipeline_pairs_per_s": pipeline}
+    print(f"lens-drop renderer, style {style}, at {size}x{size}, batch {batch}, {threads} thread(s), torch {torch.__version__}, "
+          f"{describe_device(torch.device('cpu'))}:")
     print(f"  render_drops only:            {renderer:7.1f} pairs/s")
     print(f"  crop + render + uint8 output: {pipeline:7.1f} pairs/s")
     return result

@@ -196,7 +196,7 @@ def _bench(args) -> int:
             torch.set_num_threads(args.threads)
         bench_training(args.training, args.profile, device=args.device)
     else:
-        bench_renderer(size=args.size, batch=args.batch, pairs=args.pairs, threads=args.threads or 1)
+        bench_renderer(size=args.size, batch=args.batch, pairs=args.pairs, threads=args.threads or 1, style=args.drop_style)
     return 0
 
 
@@ -311,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "paper"), help="profile of --training (default cpu)")
     p.add_argument("--device", default="auto", help="device of --training: auto, cpu or cuda")
     p.add_argument("--decode", metavar="FOLDER", help="time decoding the images of FOLDER: Pillow against torchvision")
+    p.add_argument("--drop-style", default="crisp", choices=DROP_STYLES, help="the renderer's style to time (default crisp)")
     p.set_defaults(run=_bench)
     return parser
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from derain_utils.data.lensdrops import DropStyle, render_drops
+from derain_utils.data.lensdrops import DropStyle, _Drops, _splat, render_drops
 from derain_utils.data.photos import embedded_photos, random_crop
 
 
@@ -82,3 +82,16 @@ def test_drop_styles_are_selectable_by_name():
     # the same photos and crops, other drops: the clean images agree, the rainy ones do not
     assert np.array_equal(crisp.arrays(0)[1], soft.arrays(0)[1])
     assert not np.array_equal(crisp.arrays(0)[0], soft.arrays(0)[0])
+
+
+def test_a_stretched_drop_keeps_its_whole_length():
+    """A running drop is longer than its support radius along its long axis; the patch it
+    is evaluated on must cover that length, or its ends are cut off square."""
+    support, stretch = 10.0, 1.9
+    drops = _Drops(image=np.array([0]), x=np.array([32.0]), y=np.array([32.0]), support=np.array([support]),
+                   stretch=np.array([stretch]), angle=np.array([0.0]), minify=np.array([3.0]), highlight=np.array([0.0]))
+    field = _splat(drops, 1, 64, 64, light=np.array([0.0]))[0, 0]
+    columns = np.flatnonzero(field[32].numpy() > 0)
+    reach = support * np.sqrt(stretch)  # 13.8 px each side of the centre, 11 px before the fix
+    assert columns.min() == 32 - int(reach) and columns.max() == 32 + int(reach)
+    assert np.flatnonzero(field[:, 32].numpy() > 0).size == 2 * int(support / np.sqrt(stretch)) + 1

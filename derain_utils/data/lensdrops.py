@@ -130,7 +130,7 @@ def _splat(drops: _Drops, batch: int, height: int, width: int, light: np.ndarray
     """
     fields = torch.zeros(4, batch * height * width)
     order = np.argsort(drops.support, kind="stable")
-    for group in np.array_split(order, min(4, len(order))):
+    for group in np.array_split(order, min(8, len(order))):
         if group.size:
             flat, values = _drop_patches(drops, group, height, width, light)
             fields.index_add_(1, flat, values)
@@ -138,60 +138,76 @@ def _splat(drops: _Drops, batch: int, height: int, width: int, light: np.ndarray
 
 
 def _drop_patches(drops: _Drops, group: np.ndarray, height: int, width: int, light: np.ndarray):
-    """Flat pixel indices and (weight, offset x, offset y, highlight) values of some drops."""
+    """Flat pixel indices and (weight, offset x, offset y, highlight) values of some drops.
+
+    Only the metaball's footprint is evaluated on the whole square patch; everything else
+    is computed for the pixels inside a drop alone (about half the patch, less for
+    stretched drops)."""
 
     def column(values):
         return torch.from_numpy(np.ascontiguousarray(values[group])).float()[:, None, None]
 
     support = column(drops.support)
-    half = int(np.ceil(drops.support[group].max())) + 1
+    half = int(np.ceil((drops.support[group] * np.sqrt(drops.stretch[group])).max())) + 1  # a stretched drop's long axis
     offs = torch.arange(-half, half + 1, dtype=torch.float32)
     cx, cy = column(drops.x), column(drops.y)
-    px = torch.round(cx) + offs[None, None, :]
-    py = torch.round(cy) + offs[None, :, None]
+    px = torch.round(cx) + offs[None, None, :]  # (n, 1, side): columns of each patch
+    py = torch.round(cy) + offs[None, :, None]  # (n, side, 1): rows
     dx, dy = px - cx, py - cy  # offset of each patch pixel from the drop centre
+    # u^2 + v^2 of the drop's own axes (u along the long one, stretched), as a quadratic
+    # form in (dx, dy): three terms on the whole patch instead of two rotations.
     angle = column(drops.angle)
     cos, sin = torch.cos(angle), torch.sin(angle)
-    stretch = column(drops.stretch).sqrt()
-    u = (dx * cos + dy * sin) / (support * stretch)
-    v = (-dx * sin + dy * cos) * stretch / support
-    w = (1.0 - u * u - v * v).clamp_min(0.0) ** 2
-    keep = (w > 0) & (px >= 0) & (px < width) & (py >= 0) & (py < height)
+    stretch = column(drops.stretch)
+    along, across = 1.0 / (support * support * stretch), stretch / (support * support)
+    a = along * cos * cos + across * sin * sin
+    b = 2.0 * (along - across) * cos * sin
+    c = along * sin * sin + across * cos * cos
+    w = (1.0 - (a * dx * dx + b * dx * dy + c * dy * dy)).clamp_min(0.0) ** 2
+    keep = (w > 0) & ((px >= 0) & (px < width)) & ((py >= 0) & (py < height))
+    side = 2 * half + 1
+    index = keep.view(-1).nonzero().squeeze(1)  # kept pixels, as indices into the (n, side, side) patches
+    drop = index // (side * side)
+    row, col = (index // side) % side, index % side
+
+    def per_pixel(values):  # a per-drop (n, 1, 1) value at every kept pixel
+        return values.reshape(-1).index_select(0, drop)
+
+    w = w.view(-1).index_select(0, index)
+    dx, dy = dx.reshape(-1).index_select(0, drop * side + col), dy.reshape(-1).index_select(0, drop * side + row)
 
     # A specular highlight: a small bright spot off-centre, towards the light.
     direction = light[drops.image]
     spot = 0.35 * _VISIBLE * support
-    sx, sy = dx - column(np.cos(direction)) * spot, dy - column(np.sin(direction)) * spot
-    shine = column(drops.highlight) * torch.exp(-(sx * sx + sy * sy) / (2 * (0.3 * spot) ** 2))
+    sx = dx - per_pixel(column(np.cos(direction)) * spot)
+    sy = dy - per_pixel(column(np.sin(direction)) * spot)
+    shine = per_pixel(column(drops.highlight)) * torch.exp(-(sx * sx + sy * sy) / per_pixel(2 * (0.3 * spot) ** 2))
 
-    lens = 1.0 + column(drops.minify)
-    image = torch.from_numpy(drops.image[group]).long()[:, None, None]
-    flat = image * (height * width) + py.long() * width + px.long()
-    values = torch.stack([w, w * lens * dx, w * lens * dy, shine])
-    return flat.expand_as(w)[keep], values[:, keep]
+    lens = per_pixel(1.0 + column(drops.minify))
+    corner = torch.from_numpy(drops.image[group]) * (height * width) + (py[:, 0, 0].long() * width + px[:, 0, 0].long())
+    flat = corner.index_select(0, drop) + row * width + col
+    return flat, torch.stack([w, w * lens * dx, w * lens * dy, shine])
 
 
 def _gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     """Separable Gaussian blur with one sigma per image, truncated at 3 sigma so that
-    pixels far from any drop stay exactly zero. Images are sorted into runs of equal
+    pixels far from any drop stay exactly zero. Images are blurred in groups of equal
     kernel width, so a batch pays for each image's own kernel, not the widest one."""
     b, c, h, w = x.shape
-    halves = torch.ceil(3 * sigma.clamp_min(1e-3)).long().clamp(1, min(h, w) - 1)
-    order = torch.argsort(halves, stable=True)
-    x, halves, sigma = x[order], halves[order], sigma[order].clamp_min(1e-3)
+    sigma = sigma.clamp_min(1e-3)
+    halves = torch.ceil(3 * sigma).long().clamp(1, min(h, w) - 1)
     out = torch.empty_like(x)
-    start = 0
-    for half, count in zip(*(v.tolist() for v in torch.unique_consecutive(halves, return_counts=True))):
-        run = slice(start, start + count)
+    for half in torch.unique(halves).tolist():
+        images = (halves == half).nonzero().squeeze(1)
+        count = len(images)
         t = torch.arange(-half, half + 1, dtype=torch.float32)
-        s = sigma[run, None]
+        s = sigma[images, None]
         k = torch.exp(-(t * t) / (2 * s * s)) * (t.abs() <= 3 * s)
         k = (k / k.sum(1, keepdim=True)).repeat_interleave(c, 0)  # (count * c, taps)
-        y = F.pad(x[run].reshape(1, count * c, h, w), (half, half, half, half), mode="reflect")
+        y = F.pad(x.index_select(0, images).reshape(1, count * c, h, w), (half, half, half, half), mode="reflect")
         y = F.conv2d(y, k[:, None, None, :], groups=count * c)
-        out[run] = F.conv2d(y, k[:, None, :, None], groups=count * c).view(count, c, h, w)
-        start += count
-    return out[torch.argsort(order)]
+        out.index_copy_(0, images, F.conv2d(y, k[:, None, :, None], groups=count * c).view(count, c, h, w))
+    return out
 
 
 def render_drops(
@@ -248,7 +264,10 @@ def render_drops(
     # A drop in front of a defocused lens blocks only part of the light cone of each scene
     # point, so the scene still shows through it.
     alpha = alpha * torch.tensor([p["opacity"] for p in per_image])[:, None, None, None]
-    layer = _gaussian_blur(torch.cat([colour * alpha, alpha], dim=1), sigma)
+    layer = torch.empty(b, 4, h, w)  # premultiplied colour and opacity, blurred together
+    torch.mul(colour, alpha, out=layer[:, :3])
+    layer[:, 3:] = alpha
+    layer = _gaussian_blur(layer, sigma)
     premultiplied, mask = layer[:, :3], layer[:, 3:].clamp(0.0, 1.0)
     rainy = (clean * (1.0 - mask) + premultiplied).clamp(0.0, 1.0)
     return rainy, mask
