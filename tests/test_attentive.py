@@ -57,6 +57,22 @@ def test_pixels_the_mask_leaves_out_pass_through_unchanged():
         assert (unblended(x) - x).abs().max() > 0.4  # without blending the mask does not gate
 
 
+def test_the_head_computes_in_fp32_under_bf16_autocast():
+    """The rest of the network may run in bf16; the layer that writes the pixels and the
+    mask does not, so its outputs keep fp32's resolution."""
+    x = smooth_images(1, 64)
+    torch.manual_seed(0)
+    generator = build_generator("attentive", base=8, depth=3).eval()
+    torch.nn.init.normal_(generator.head.weight, 0, 0.1)
+    with torch.no_grad():
+        reference, reference_logits = generator.forward_with_mask(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            output, logits = generator.forward_with_mask(x)
+    assert output.dtype == logits.dtype == torch.float32
+    assert logits.unique().numel() > 2000  # of 4,096 pixels: all distinct here, 1,443 from a head in bf16
+    assert (output - reference).abs().max() < 0.005  # the bf16 features still move it a little (measured 0.00025)
+
+
 def test_resize_convolution_upsampling_prints_no_checkerboard():
     x = smooth_images(1, 128)
     torch.manual_seed(1)

@@ -88,7 +88,10 @@ class AttentiveGenerator(nn.Module):
             y = y + block(y)
         for up in self.up:
             y = up(y, skips.pop())
-        head = self.head(torch.cat([_upsampled(y, padded), padded], dim=1))[..., :h, :w]
+        # The head writes the output's pixels and the mask: it runs in fp32 under bf16
+        # autocast (same speed; on two seeds +0.29 dB on the validation photo, README).
+        with torch.autocast(x.device.type, enabled=False):
+            head = self.head(torch.cat([_upsampled(y.float(), padded), padded.float()], dim=1))[..., :h, :w]
         logits, correction = head[:, :1], head[:, 1:]
         weight = torch.sigmoid(logits) if self.blend else 1.0
         return (x + weight * correction).clamp(-1.0, 1.0), logits
