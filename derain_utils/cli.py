@@ -76,7 +76,7 @@ def _train(args) -> int:
     config = make_config(args.experiment, args.profile, data=args.data, epochs=args.epochs, seed=args.seed,
                          precision=args.precision, channels_last=args.channels_last or None,
                          extra_photos=str(Path(args.extra_photos).expanduser().resolve()) if args.extra_photos else None,
-                         drop_style=args.drop_style)
+                         drop_style=args.drop_style, init_from=str(Path(args.init_from).expanduser().resolve()) if args.init_from else None)
     if args.residual:
         if config.generator != "unet":
             raise ValueError("--residual applies to the U-Net generator of pix2pix and stabilized")
@@ -247,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the renderer's style for synthetic pairs (default crisp; soft: larger, defocused, rimless drops under haze)")
     p.add_argument("--residual", action="store_true",
                    help="U-Net predicts a correction added to the rainy input (not the report's model; see README)")
+    p.add_argument("--init-from", metavar="RUN",
+                   help="start from the weights of a finished run (folder or checkpoint.pt) of the same experiment and "
+                        "profile, e.g. one trained on synthetic drops, to fine-tune it on --data")
     p.set_defaults(run=_train)
 
     p = sub.add_parser("ablate", help="experiment 4 with one idea changed per row, every row trained alike")

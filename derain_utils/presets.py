@@ -51,6 +51,7 @@ class TrainConfig:
     augment: bool = False  # paired augmentation: flips and colour jitter (rendered pairs: channel shuffle too)
     extra_photos: str = ""  # synthetic: a folder of clean photos added to the embedded training photos
     drop_style: str = "crisp"  # synthetic: the renderer's style for every split of the run (lensdrops.STYLES)
+    init_from: str = ""  # a finished run (folder or checkpoint) whose weights this run starts from: fine-tuning
     seed: int = 0
     precision: str = "auto"  # 'auto', 'fp32', 'bf16' or 'fp16'; auto: bf16 only where native (training/precision.py)
     channels_last: bool = False

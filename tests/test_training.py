@@ -202,3 +202,21 @@ def test_fp16_steps_go_through_a_gradient_scaler(tmp_path, monkeypatch):
         raise AssertionError("20 fp16 steps never updated the generator")
     assert all(torch.isfinite(torch.tensor(v)) for v in record.values() if isinstance(v, float))
     assert 0 < trainer.scalers["g"].get_scale() <= 65536.0
+
+
+def test_a_run_can_start_from_another_runs_weights(tmp_path, capsys):
+    """Fine-tuning: `derain train --init-from RUN` starts both networks from RUN's weights
+    (e.g. a model trained on synthetic drops, then on real pairs); other networks are refused."""
+    source = tmp_path / "synthetic"
+    train(make_config("attentive", "smoke", epochs=1), source, progress=False, device="cpu")
+    saved = training.load_checkpoint(source / "checkpoint.pt")
+    tuned = Trainer(make_config("attentive", "smoke", seed=1, init_from=str(source)), tmp_path / "tuned", device="cpu", progress=False)
+    for model, name in ((tuned.generator, "generator"), (tuned.discriminator, "discriminator")):
+        assert all(torch.equal(v, saved[name][k]) for k, v in model.state_dict().items())
+    fresh = Trainer(make_config("attentive", "smoke", seed=1), tmp_path / "fresh", device="cpu", progress=False)
+    assert not torch.equal(fresh.generator.state_dict()["down.0.0.0.weight"], saved["generator"]["down.0.0.0.weight"])
+    with pytest.raises(ValueError, match=r"synthetic/checkpoint.pt: its generator is attentive .*this run's unet"):
+        Trainer(make_config("pix2pix", "smoke", init_from=str(source)), tmp_path / "other", device="cpu", progress=False)
+    with pytest.raises(FileNotFoundError, match="nowhere/checkpoint.pt: no checkpoint here"):
+        Trainer(make_config("attentive", "smoke", init_from=str(tmp_path / "nowhere" / "checkpoint.pt")), tmp_path / "x",
+                device="cpu", progress=False)

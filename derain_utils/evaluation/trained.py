@@ -10,9 +10,8 @@ from torch import nn
 
 from ..models import build_discriminator, build_generator
 from ..presets import TrainConfig
-from ..training.checkpoints import load_checkpoint
 from ..training.precision import resolve_precision
-from ..training.trainer import CHECKPOINT, CHECKPOINT_FORMAT, pick_device
+from ..training.trainer import load_run, pick_device
 
 
 @dataclass
@@ -33,12 +32,7 @@ class Trained:
 
 def load_trained(path: str | Path, device: str = "auto") -> Trained:
     """A checkpoint file, or a run folder holding checkpoint.pt."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT
-    state = load_checkpoint(path)
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a derain checkpoint (written by `derain train`)")
+    path, state = load_run(path)
     config = TrainConfig.from_dict(state["config"])
     generator = build_generator(config.generator, **config.generator_options)
     discriminator = build_discriminator(config.discriminator, **config.discriminator_options)

@@ -74,6 +74,8 @@ class Trainer:
         self.train_set, self.val_set = build_datasets(config, progress=progress)
         self.generator = build_generator(config.generator, **config.generator_options).to(self.device)
         self.discriminator = build_discriminator(config.discriminator, **config.discriminator_options).to(self.device)
+        if config.init_from:
+            self._start_from(Path(config.init_from))
         if config.channels_last:
             self.generator.to(memory_format=torch.channels_last)
             self.discriminator.to(memory_format=torch.channels_last)
@@ -95,6 +97,20 @@ class Trainer:
         self.history = {"epochs": [], "steps": [], "precision": self.precision}
         self.baseline = self._do_nothing_scores()
         self._commit = git_commit(PROJECT_ROOT)
+
+    def _start_from(self, source: Path) -> None:
+        """Both networks' weights from another finished run with the same networks, e.g. a
+        model trained on synthetic drops, to be fine-tuned on real pairs. The optimizers and
+        the learning-rate schedule start afresh."""
+        path, state = load_run(source)
+        saved = TrainConfig.from_dict(state["config"])
+        for name in ("generator", "discriminator"):
+            theirs, ours = ((getattr(cfg, name), getattr(cfg, f"{name}_options")) for cfg in (saved, self.config))
+            if theirs != ours:
+                raise ValueError(f"{path}: its {name} is {theirs[0]} {theirs[1]}, this run's {ours[0]} {ours[1]}; "
+                                 "a run can only start from one with the same networks (same experiment and profile)")
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
 
     # -- one step -------------------------------------------------------------------
     def _autocast(self):
@@ -330,6 +346,18 @@ def mean_scores(prefix: str, pairs) -> dict:
     """Mean RGB PSNR and SSIM of (prediction, target) uint8 pairs, keys named by protocol."""
     scores = np.array([(psnr(pred, target), ssim(pred, target)) for pred, target in pairs])
     return {f"{prefix}_psnr_rgb": float(scores[:, 0].mean()), f"{prefix}_ssim_rgb": float(scores[:, 1].mean())}
+
+
+def load_run(path: str | Path) -> tuple[Path, dict]:
+    """(checkpoint file, its state) of a run folder or checkpoint file; anything that
+    `derain train` did not write is refused."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT
+    state = load_checkpoint(path)
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not a derain checkpoint (written by `derain train`)")
+    return path, state
 
 
 def check_run_dir(run_dir: str | Path, resume: bool, overwrite: bool) -> bool:
