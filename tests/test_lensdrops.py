@@ -1,9 +1,11 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from derain_utils.data.lensdrops import DropStyle, _Drops, _splat, render_drops
+from derain_utils.data.lensdrops import STYLES, DropStyle, _Drops, _splat, render_drops
 from derain_utils.data.photos import embedded_photos, random_crop
 
 
@@ -78,10 +80,10 @@ def test_drop_styles_are_selectable_by_name():
     assert tuple(STYLES) == DROP_STYLES and drop_style("crisp") == DropStyle()
     with pytest.raises(ValueError, match="drop style 'wet': expected one of crisp, soft"):
         drop_style("wet")
-    crisp, soft = (build_datasets(make_config("pix2pix", "smoke", drop_style=s))[1] for s in DROP_STYLES)
-    # the same photos and crops, other drops: the clean images agree, the rainy ones do not
-    assert np.array_equal(crisp.arrays(0)[1], soft.arrays(0)[1])
-    assert not np.array_equal(crisp.arrays(0)[0], soft.arrays(0)[0])
+    crisp, *others = (build_datasets(make_config("pix2pix", "smoke", drop_style=s))[1] for s in DROP_STYLES)
+    for other in others:  # the same photos and crops, other drops: the clean images agree, the rainy ones do not
+        assert np.array_equal(crisp.arrays(0)[1], other.arrays(0)[1])
+        assert not np.array_equal(crisp.arrays(0)[0], other.arrays(0)[0])
 
 
 def test_a_stretched_drop_keeps_its_whole_length():
@@ -95,3 +97,85 @@ def test_a_stretched_drop_keeps_its_whole_length():
     reach = support * np.sqrt(stretch)  # 13.8 px each side of the centre, 11 px before the fix
     assert columns.min() == 32 - int(reach) and columns.max() == 32 + int(reach)
     assert np.flatnonzero(field[:, 32].numpy() > 0).size == 2 * int(support / np.sqrt(stretch)) + 1
+
+
+# The lens style: spherical caps, a focus distance, specks, and a layer rendered at half
+# resolution where its defocus makes it smooth.
+LONE = dict(count=(1, 1), radius=(0.2, 0.2), elongated=0, merge=0, highlight=0, gain=(1, 1), haze=(0, 0), opacity=(1, 1),
+            blur=(0.001, 0.001))
+
+
+def test_lens_style_is_deterministic_whatever_the_batch(clean):
+    big = torch.cat([clean, clean.flip(-1)])  # 24 images: both layer resolutions occur
+    rainy, mask = render_drops(big, list(range(24)), STYLES["lens"])
+    again, mask_again = render_drops(big[5:8], [5, 6, 7], STYLES["lens"])
+    assert torch.equal(rainy[5:8], again) and torch.equal(mask[5:8], mask_again)
+    changed = (rainy - big).abs().amax(1, keepdim=True) > 0
+    assert not (changed & (mask == 0)).any() and (mask > 0.5).float().mean() > 0.05
+
+
+def test_steep_caps_have_a_dark_rim_of_totally_reflected_light():
+    """Water (n = 1.333) reflects every ray that meets its surface tilted by more than
+    48.6 degrees: a drop with an 80-degree contact angle has a dark ring, one with 40
+    degrees has none. On a flat grey scene the view through the drop is grey too, so the
+    ring is the only thing that darkens it."""
+    grey = torch.full((1, 3, 128, 128), 0.5)
+    ring = {}
+    for angle in (40.0, 80.0):
+        style = DropStyle(**LONE, rim=(1, 1), contact=(angle, angle))
+        rainy, mask = render_drops(grey, [1], style)
+        inside = mask[0, 0] > 0.99
+        ring[angle] = rainy[0, 0][inside].min().item()
+    assert ring[40.0] == pytest.approx(0.5, abs=0.01)
+    assert ring[80.0] < 0.2
+
+
+def test_a_cap_bends_the_view_less_in_its_middle_than_a_ball_lens():
+    """A spherical cap's surface is nearly flat in the middle, so it deviates the central
+    rays less than the ball lens's linear view and more towards its edge (a fisheye): on a
+    ramp the middle half of the drop shows a much narrower band of the scene, yet the view
+    stays inverted."""
+    ramp = torch.linspace(0, 1, 128)[:, None].expand(128, 128).expand(1, 3, 128, 128).contiguous()
+    spans = {}
+    for angle in (0.0, 60.0):
+        style = DropStyle(**{**LONE, "radius": (0.1, 0.1)}, rim=(0, 0), minify=(3, 3), contact=(angle, angle), pool=1)
+        rainy, mask = render_drops(ramp, [3], style)
+        inside = mask[0, 0] > 0.99
+        rows = torch.nonzero(inside)[:, 0]
+        middle, half = (rows.min() + rows.max()).item() // 2, (rows.max() - rows.min()).item() // 4
+        column = torch.nonzero(inside[middle])[:, 0].float().mean().long()
+        top, bottom = rainy[0, 0, middle - half, column].item(), rainy[0, 0, middle + half, column].item()
+        assert top > bottom  # inverted
+        spans[angle] = top - bottom
+    assert spans[60.0] < 0.5 * spans[0.0]
+
+
+def test_the_defocus_grows_with_the_focus_distance():
+    """Focused far behind the glass, drops blur more than focused just behind it."""
+    grey = torch.full((1, 3, 128, 128), 0.5)
+    soft_edge = {}
+    for focus in (1.5, 100.0):
+        style = DropStyle(**{**LONE, "blur": (0.03, 0.03)}, rim=(0, 0), focus=(focus, focus))
+        _, mask = render_drops(grey, [4], style)
+        soft_edge[focus] = ((mask > 0.05) & (mask < 0.95)).sum().item()
+    assert soft_edge[100.0] > 1.5 * soft_edge[1.5]
+
+
+def test_specks_add_many_small_drops(clean):
+    from skimage.measure import label
+
+    few = DropStyle(count=(5, 5), radius=(0.05, 0.05), merge=0, blur=(0.001, 0.001))
+    specks = DropStyle(count=(5, 5), radius=(0.05, 0.05), merge=0, blur=(0.001, 0.001), specks=(80, 80), speck_radius=(0.01, 0.02))
+    blobs = [label((render_drops(clean[:1], [9], s)[1][0, 0] > 0.3).numpy()).max() for s in (few, specks)]
+    assert blobs[0] <= 5 and blobs[1] >= 40
+
+
+def test_a_smooth_layer_rendered_at_half_resolution_looks_the_same(clean):
+    wide = replace(STYLES["lens"], blur=(0.03, 0.03), focus=(50.0, 50.0))  # sigma 3.8 px: every image halves
+    full, full_mask = render_drops(clean, list(range(12)), replace(wide, layer_scale=1))
+    half, half_mask = render_drops(clean, list(range(12)), wide)
+    # measured: 0.7 grey levels on average (0.0028); opacity 0.0099 on average, by more
+    # than 0.05 at 1% of the pixels (drop edges), 0.13 at most
+    opacity = (half_mask - full_mask).abs()
+    assert (half - full).abs().mean() < 0.004 and opacity.mean() < 0.015
+    assert (opacity > 0.05).float().mean() < 0.02 and opacity.amax() < 0.2

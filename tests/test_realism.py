@@ -57,6 +57,6 @@ def test_missing_real_folders_are_named_and_skipped(tmp_path, capsys):
 
 
 def test_real_raindrop_pairs_sit_beside_rendered_ones():
-    compared = analysis.real_and_rendered(str(shared("raindrop_mini")), 4, size=64, seed=0)
-    assert list(compared) == ["rendered", "raindrop_mini"]
+    compared = analysis.real_and_rendered(str(shared("raindrop_mini")), 4, size=64, seed=0, styles="crisp, lens")
+    assert list(compared) == ["rendered, crisp", "rendered, lens", "raindrop_mini"]
     assert all(r.shape == (64, 64, 3) for sample in compared.values() for _, r, _ in sample)

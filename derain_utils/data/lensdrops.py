@@ -13,6 +13,12 @@ need pairs to learn from. Each drop is modelled as a small lens on the glass:
   composited, which gives the soft edges of real lens drops; and since a drop covers only
   part of the defocused aperture, the scene partly shows through it.
 
+The "lens" style adds the physics of Hao et al. (ICCVW 2019) in a form cheap enough for
+a renderer that runs beside training: each drop is a spherical cap of a drawn contact
+angle, whose surface tilt sets how far each ray is deviated (Snell's law, n = 1.333) and
+where it is totally reflected (a dark rim, only on steep drops); the defocus follows a
+drawn focus distance; dense tiny specks come on top of the drops.
+
 Everything is vectorised over a batch with torch; every random draw of image ``i`` comes
 from its own seed, so a pair does not depend on the batch it was rendered in.
 """
@@ -30,6 +36,11 @@ import torch.nn.functional as F
 # A metaball of support radius R, w = (1 - r^2/R^2)^2, crosses this level at r = 0.744 R.
 _LEVEL = 0.2
 _VISIBLE = math.sqrt(1.0 - math.sqrt(_LEVEL))
+# A drop layer blurred by at least this many of its own pixels (Gaussian sigma) is smooth
+# enough to be rendered at a lower resolution and enlarged. At 0.75 the models trained on
+# the lens style lost 0.3-0.4 dB on real photos (two seeds): specks thinner than a pixel of
+# the smaller layer vanish. At 1.5 no 128x128 training crop of the lens style qualifies.
+_SMOOTH = 1.5
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,13 @@ class DropStyle:
     haze: tuple[float, float] = (0.05, 0.4)  # veil of scattered light, towards the scene's brightest tones
     opacity: tuple[float, float] = (0.5, 1.0)  # a defocused drop covers only part of the aperture
     highlight: float = 0.35  # share of drops with a specular highlight
+    # Physics of the "lens" style; the neutral defaults keep the older styles as they were.
+    contact: tuple[float, float] = (0.0, 0.0)  # contact angle of spherical-cap drops, degrees (0: a ball lens's linear view)
+    focus: tuple[float, float] = (0.0, 0.0)  # camera focus distance / the glass's distance, log-uniform (0: blur alone)
+    specks: tuple[int, int] = (0, 0)  # tiny drops per image, on top of `count`
+    speck_radius: tuple[float, float] = (0.003, 0.012)  # their visible radius, log-uniform
+    pool: int = 4  # a drop shows the scene as seen in an image this many times smaller (its own defocus)
+    layer_scale: int = 1  # the defocused drop layer is rendered at 1/layer_scale of the resolution, then enlarged
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -57,11 +75,16 @@ class DropStyle:
 # The styles a run can train on (TrainConfig.drop_style). "crisp" is the default every
 # committed number comes from: small drops with dark rims over a clear scene. "soft" is
 # closer to the real pairs of the realism check (README): larger, more defocused drops
-# with faint rims, under a stronger veil of scattered light. Issue 11 measures it.
+# with faint rims, under a stronger veil of scattered light. "lens" was set beside the
+# real wet-lens photos (README, "The synthetic lens drops"): round, bright, smooth drops
+# of spherical caps, soft-edged, with specks; its model transfers to real photos.
 STYLES = {
     "crisp": DropStyle(),
     "soft": DropStyle(count=(20, 140), radius=(0.01, 0.12), elongated=0.2, merge=0.3, blur=(0.01, 0.04), minify=(2.0, 6.0),
                       rim=(0.05, 0.3), gain=(1.0, 1.2), haze=(0.15, 0.5), opacity=(0.5, 0.9), highlight=0.25),
+    "lens": DropStyle(count=(15, 70), radius=(0.015, 0.09), elongated=0.1, merge=0.1, blur=(0.005, 0.02), minify=(3.0, 10.0),
+                      rim=(0.2, 0.6), gain=(1.05, 1.3), haze=(0.4, 0.85), opacity=(0.7, 1.0), highlight=0.4,
+                      contact=(30.0, 85.0), focus=(3.0, 100.0), specks=(20, 200), pool=8, layer_scale=2),
 }
 
 
@@ -117,6 +140,16 @@ def _draw_image_params(seed: int, height: int, width: int, style: DropStyle):
         "gain": rng.uniform(*style.gain),
         "light": rng.uniform(-np.pi, 0),  # direction the highlight sits towards (upwards)
     }
+    # The lens style's draws come after all of the above, so older styles keep their drops.
+    per_image["contact"] = np.radians(rng.uniform(*style.contact)) if style.contact[1] else 0.0
+    per_image["focus"] = np.exp(rng.uniform(*np.log(style.focus))) if style.focus[1] else np.inf
+    if style.specks[1]:
+        m = int(rng.integers(style.specks[0], style.specks[1] + 1))
+        speck = np.exp(rng.uniform(*np.log(np.asarray(style.speck_radius) * side), m))
+        x, y = np.append(x, rng.uniform(0, width, m)), np.append(y, rng.uniform(0, height, m))
+        radius, stretch, angle = np.append(radius, speck), np.append(stretch, np.ones(m)), np.append(angle, np.full(m, np.pi / 2))
+        minify = np.append(minify, rng.uniform(*style.minify, m))
+        highlight = np.append(highlight, np.where(rng.random(m) < style.highlight, rng.uniform(0.25, 0.7, m), 0.0))
     per_drop = (x, y, radius / _VISIBLE, stretch, angle, minify, highlight)
     return per_image, per_drop
 
@@ -225,42 +258,70 @@ def render_drops(
         raise ValueError(f"{len(seeds)} seeds for a batch of {clean.shape[0]} images")
     clean = clean.float().cpu()
     b, _, h, w = clean.shape
+    drawn = [_draw_image_params(seed, h, w, style) for seed in seeds]
+    # Where the defocus is wide the drop layer is smooth, and it is rendered at
+    # 1/style.layer_scale of the resolution, then enlarged: a quarter of the pixels.
+    scales = [style.layer_scale if p["blur"] * (1.0 - 1.0 / p["focus"]) >= _SMOOTH * style.layer_scale
+              and min(h, w) >= 32 * style.layer_scale else 1 for p, _ in drawn]
+    groups = {s: [i for i, t in enumerate(scales) if t == s] for s in sorted(set(scales))}
+    if len(groups) == 1:
+        layer = _drop_layer(clean, drawn, scales[0], style)
+    else:
+        layer = torch.empty(b, 4, h, w)
+        for scale, images in groups.items():
+            layer[images] = _drop_layer(clean[images], [drawn[i] for i in images], scale, style)
+    premultiplied, mask = layer[:, :3], layer[:, 3:].clamp(0.0, 1.0)
+    rainy = (clean * (1.0 - mask) + premultiplied).clamp(0.0, 1.0)
+    return rainy, mask
+
+
+def _drop_layer(clean: torch.Tensor, drawn: list, scale: int, style: DropStyle) -> torch.Tensor:
+    """(B, 4, H, W): the blurred drop layer of a batch, premultiplied colour and opacity,
+    rendered at 1/scale of the resolution and enlarged back."""
+    b, _, height, width = clean.shape
+    h, w = -(-height // scale), -(-width // scale)
     per_image, cols = [], [[] for _ in range(8)]
-    for i, seed in enumerate(seeds):
-        params, drops = _draw_image_params(seed, h, w, style)
+    for i, (params, drops) in enumerate(drawn):
         per_image.append(params)
         cols[0].append(np.full(len(drops[0]), i))
         for col, values in zip(cols[1:], drops):
             col.append(values)
     drops = _Drops(*(np.concatenate(c) for c in cols))
+    if scale > 1:  # pixel centres: full-resolution x lies at (x + 0.5) / scale - 0.5 in the layer
+        drops.x, drops.y = (drops.x + 0.5) / scale - 0.5, (drops.y + 0.5) / scale - 0.5
+        drops.support = drops.support / scale
     light = np.array([p["light"] for p in per_image])
     field, off_x, off_y, shine = _splat(drops, b, h, w, light)
 
     # Opacity: the metaball level set, anti-aliased over a thin band.
     alpha = ((field - _LEVEL) / 0.05).clamp(0.0, 1.0)[:, None]
-    depth = ((field - _LEVEL) / (1.0 - _LEVEL)).clamp(0.0, 1.0)  # 0 at the rim, ~1 in the middle
 
     # Content: each pixel of a drop looks at centre - minify * offset, an inverted and
-    # minified view; it is sampled from a 4x-downscaled scene, which also defocuses it.
+    # minified view; it is sampled from a downscaled scene (style.pool), which also defocuses it.
     total = field.clamp_min(1e-6)
+    off_x, off_y = off_x / total, off_y / total
+    if style.contact[1]:  # spherical caps: a bent view, and a rim of totally reflected light
+        bend, edge = _cap_optics(field, torch.tensor([p["contact"] for p in per_image], dtype=torch.float32))
+        off_x, off_y = off_x * bend, off_y * bend
+    else:  # a ball lens: its edge darkens, 0 at the rim and ~1 in the middle of the depth
+        edge = torch.exp(-((field - _LEVEL) / (1.0 - _LEVEL)).clamp(0.0, 1.0) / 0.12)
     ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
-    src_x = xs - off_x / total
-    src_y = ys - off_y / total
-    grid = torch.stack([(2 * src_x + 1) / w - 1, (2 * src_y + 1) / h - 1], dim=-1)
-    small = F.avg_pool2d(clean, 4, ceil_mode=True) if min(h, w) >= 32 else clean
+    grid = torch.stack([(2 * (xs - off_x) + 1) / w - 1, (2 * (ys - off_y) + 1) / h - 1], dim=-1)
+    small = F.avg_pool2d(clean, style.pool, ceil_mode=True) if min(height, width) >= 8 * style.pool else clean
     seen = F.grid_sample(small, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
     rim = torch.tensor([p["rim"] for p in per_image])[:, None, None]
     gain = torch.tensor([p["gain"] for p in per_image])[:, None, None]
-    shade = gain * (1.0 - rim * torch.exp(-depth / 0.12))
+    shade = gain * (1.0 - rim * edge)
     # Water scatters light: the drop's view is veiled towards the scene's bright tones.
     haze = torch.tensor([p["haze"] for p in per_image])[:, None, None, None]
     bright = torch.quantile(small.flatten(2), 0.9, dim=2)[:, :, None, None]
     veiled = seen * (1.0 - haze) + bright * haze
     colour = (veiled * shade[:, None] + shine[:, None]).clamp(0.0, 1.0)
 
-    # The camera focuses on the scene, so the drop layer is out of focus.
-    sigma = torch.tensor([p["blur"] for p in per_image], dtype=torch.float32)
+    # The camera focuses on the scene, so the drop layer is out of focus: a point on the
+    # glass at distance g, seen with the focus at distance D, blurs in proportion to 1 - g / D.
+    sigma = torch.tensor([p["blur"] * (1.0 - 1.0 / p["focus"]) / scale for p in per_image], dtype=torch.float32)
     # A drop in front of a defocused lens blocks only part of the light cone of each scene
     # point, so the scene still shows through it.
     alpha = alpha * torch.tensor([p["opacity"] for p in per_image])[:, None, None, None]
@@ -268,6 +329,29 @@ def render_drops(
     torch.mul(colour, alpha, out=layer[:, :3])
     layer[:, 3:] = alpha
     layer = _gaussian_blur(layer, sigma)
-    premultiplied, mask = layer[:, :3], layer[:, 3:].clamp(0.0, 1.0)
-    rainy = (clean * (1.0 - mask) + premultiplied).clamp(0.0, 1.0)
-    return rainy, mask
+    if scale > 1:
+        layer = F.interpolate(layer, size=(height, width), mode="bilinear", align_corners=False)
+    return layer
+
+
+def _cap_optics(field: torch.Tensor, contact: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Refraction by spherical-cap drops of the given contact angles (radians, per image).
+
+    A camera ray crosses the glass, meets the drop's surface where it is tilted by alpha
+    (sin alpha = q sin(contact) at the relative radius q) and leaves the water (n = 1.333)
+    deviated by asin(n sin alpha) - alpha; where n sin alpha > 1 it is totally reflected
+    back into the drop, which then looks dark. Returns the factor that turns the ball
+    lens's linear view (offset proportional to q) into the cap's, equal at the edge of the
+    refracting part, and the share of light lost to total internal reflection."""
+    n = 1.333
+    q = ((1.0 - field.clamp(0.0, 1.0).sqrt()) / (1.0 - math.sqrt(_LEVEL))).clamp(1e-3, 1.0).sqrt()
+    sin_c = torch.sin(contact).clamp_min(1e-3)[:, None, None]
+    tilt = (q * sin_c).clamp(max=1.0)
+
+    def deviation(sin_tilt):
+        return torch.asin((n * sin_tilt).clamp(max=1.0)) - torch.asin(sin_tilt)
+
+    edge = torch.minimum(sin_c, torch.full_like(sin_c, 1.0 / n))  # sin of the tilt where refraction ends
+    bend = torch.tan(deviation(tilt)) / torch.tan(deviation(edge)) * (edge / sin_c) / q
+    reflected = ((n * tilt - 1.0) / 0.04).clamp(0.0, 1.0)
+    return bend, reflected

@@ -11,6 +11,7 @@ from collections import Counter
 
 import numpy as np
 
+from ..data.lensdrops import drop_style
 from ..data.pairs import check_dataset, find_pairs, split_folders
 from ..data.photos import embedded_photos
 from ..data.synthetic import render_pairs
@@ -47,12 +48,14 @@ def describe(data: str, profile: str) -> dict:
     }
 
 
-def load_sample(data: str, n: int, size: int = 128, seed: int = 0) -> list[Sample]:
-    """n pairs of size x size to look at, at the scale the models train on: rendered
-    crops of the training photos, or aligned crops at full resolution of a folder's pairs
-    (its train split when it has one), taken in turn from each pair."""
+def load_sample(data: str, n: int, size: int = 128, seed: int = 0, style: str = "crisp") -> list[Sample]:
+    """n pairs of size x size to look at, at the scale the models train on: crops of the
+    training photos with drops of the given renderer style, or aligned crops at full
+    resolution of a folder's pairs (its train split when it has one), taken in turn from
+    each pair."""
     if data == "synthetic":
-        return [(f"synthetic {i}", r, c) for i, (r, c, _) in enumerate(render_pairs(embedded_photos("train"), n, size, seed, "train"))]
+        pairs = render_pairs(embedded_photos("train"), n, size, seed, "train", drop_style(style))
+        return [(f"synthetic {i}", r, c) for i, (r, c, _) in enumerate(pairs)]
     pairs = find_pairs(data, "train" if "train" in split_folders(data)[1] else None)
     rng = np.random.default_rng(seed)
     loaded = [p.load() for p in pairs[:n]]
@@ -152,11 +155,12 @@ def drop_gains(rain: np.ndarray, output: np.ndarray, clean: np.ndarray, drops: n
     return found
 
 
-def real_and_rendered(folders: str, n: int, size: int = 128, seed: int = 0) -> dict[str, list[Sample]]:
-    """Crops of size x size of rendered pairs and of every folder of real pairs that is
-    present (folders: comma-separated), at the same scale, for the realism check. Folders
-    resolve from the project root; a missing one is named and skipped (the real test
-    images are not part of the repository), and with none present the result is empty."""
+def real_and_rendered(folders: str, n: int, size: int = 128, seed: int = 0, styles: str = "crisp") -> dict[str, list[Sample]]:
+    """Crops of size x size of pairs rendered in each style ("rendered, <style>") and of
+    every folder of real pairs that is present (both comma-separated), at the same scale,
+    for the realism check. Folders resolve from the project root; a missing one is
+    named and skipped (the real test images are not part of the repository), and with none
+    present the result is empty."""
     from ..paths import project_path
 
     found = {}
@@ -168,4 +172,6 @@ def real_and_rendered(folders: str, n: int, size: int = 128, seed: int = 0) -> d
             print(f"no real pairs at {folder}: left out of the comparison")
     if not found:
         return {}
-    return {"rendered": load_sample("synthetic", n, size, seed), **{label: load_sample(path, n, size, seed) for label, path in found.items()}}
+    rendered = {f"rendered, {style}": load_sample("synthetic", n, size, seed, style)
+                for style in (s.strip() for s in styles.split(",") if s.strip())}
+    return {**rendered, **{label: load_sample(path, n, size, seed) for label, path in found.items()}}
