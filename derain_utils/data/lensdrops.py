@@ -271,7 +271,7 @@ def render_drops(
         for scale, images in groups.items():
             layer[images] = _drop_layer(clean[images], [drawn[i] for i in images], scale, style)
     premultiplied, mask = layer[:, :3], layer[:, 3:].clamp(0.0, 1.0)
-    rainy = (clean * (1.0 - mask) + premultiplied).clamp(0.0, 1.0)
+    rainy = (clean * (1.0 - mask)).add_(premultiplied).clamp_(0.0, 1.0)  # in place: a batch is large
     return rainy, mask
 
 
@@ -294,15 +294,15 @@ def _drop_layer(clean: torch.Tensor, drawn: list, scale: int, style: DropStyle) 
     field, off_x, off_y, shine = _splat(drops, b, h, w, light)
 
     # Opacity: the metaball level set, anti-aliased over a thin band.
-    alpha = ((field - _LEVEL) / 0.05).clamp(0.0, 1.0)[:, None]
+    alpha = (field - _LEVEL).div_(0.05).clamp_(0.0, 1.0)[:, None]
 
     # Content: each pixel of a drop looks at centre - minify * offset, an inverted and
     # minified view; it is sampled from a downscaled scene (style.pool), which also defocuses it.
     total = field.clamp_min(1e-6)
-    off_x, off_y = off_x / total, off_y / total
+    off_x, off_y = off_x.div_(total), off_y.div_(total)
     if style.contact[1]:  # spherical caps: a bent view, and a rim of totally reflected light
         bend, edge = _cap_optics(field, torch.tensor([p["contact"] for p in per_image], dtype=torch.float32))
-        off_x, off_y = off_x * bend, off_y * bend
+        off_x, off_y = off_x.mul_(bend), off_y.mul_(bend)
     else:  # a ball lens: its edge darkens, 0 at the rim and ~1 in the middle of the depth
         edge = torch.exp(-((field - _LEVEL) / (1.0 - _LEVEL)).clamp(0.0, 1.0) / 0.12)
     ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
@@ -316,15 +316,14 @@ def _drop_layer(clean: torch.Tensor, drawn: list, scale: int, style: DropStyle) 
     # Water scatters light: the drop's view is veiled towards the scene's bright tones.
     haze = torch.tensor([p["haze"] for p in per_image])[:, None, None, None]
     bright = torch.quantile(small.flatten(2), 0.9, dim=2)[:, :, None, None]
-    veiled = seen * (1.0 - haze) + bright * haze
-    colour = (veiled * shade[:, None] + shine[:, None]).clamp(0.0, 1.0)
+    colour = seen.mul_(1.0 - haze).add_(bright * haze).mul_(shade[:, None]).add_(shine[:, None]).clamp_(0.0, 1.0)
 
     # The camera focuses on the scene, so the drop layer is out of focus: a point on the
     # glass at distance g, seen with the focus at distance D, blurs in proportion to 1 - g / D.
     sigma = torch.tensor([p["blur"] * (1.0 - 1.0 / p["focus"]) / scale for p in per_image], dtype=torch.float32)
     # A drop in front of a defocused lens blocks only part of the light cone of each scene
     # point, so the scene still shows through it.
-    alpha = alpha * torch.tensor([p["opacity"] for p in per_image])[:, None, None, None]
+    alpha = alpha.mul_(torch.tensor([p["opacity"] for p in per_image])[:, None, None, None])
     layer = torch.empty(b, 4, h, w)  # premultiplied colour and opacity, blurred together
     torch.mul(colour, alpha, out=layer[:, :3])
     layer[:, 3:] = alpha
@@ -344,14 +343,15 @@ def _cap_optics(field: torch.Tensor, contact: torch.Tensor) -> tuple[torch.Tenso
     lens's linear view (offset proportional to q) into the cap's, equal at the edge of the
     refracting part, and the share of light lost to total internal reflection."""
     n = 1.333
-    q = ((1.0 - field.clamp(0.0, 1.0).sqrt()) / (1.0 - math.sqrt(_LEVEL))).clamp(1e-3, 1.0).sqrt()
+    # Whole-image arithmetic in place: a batch of fields is large.
+    q = field.clamp(0.0, 1.0).sqrt_().neg_().add_(1.0).div_(1.0 - math.sqrt(_LEVEL)).clamp_(1e-3, 1.0).sqrt_()
     sin_c = torch.sin(contact).clamp_min(1e-3)[:, None, None]
-    tilt = (q * sin_c).clamp(max=1.0)
+    tilt = (q * sin_c).clamp_(max=1.0)
 
     def deviation(sin_tilt):
-        return torch.asin((n * sin_tilt).clamp(max=1.0)) - torch.asin(sin_tilt)
+        return torch.asin((n * sin_tilt).clamp_(max=1.0)).sub_(torch.asin(sin_tilt))
 
     edge = torch.minimum(sin_c, torch.full_like(sin_c, 1.0 / n))  # sin of the tilt where refraction ends
-    bend = torch.tan(deviation(tilt)) / torch.tan(deviation(edge)) * (edge / sin_c) / q
-    reflected = ((n * tilt - 1.0) / 0.04).clamp(0.0, 1.0)
+    bend = torch.tan(deviation(tilt)).div_(torch.tan(deviation(edge))).mul_(edge / sin_c).div_(q)
+    reflected = (n * tilt).sub_(1.0).div_(0.04).clamp_(0.0, 1.0)
     return bend, reflected
