@@ -1,5 +1,7 @@
 import json
 import re
+import shutil
+from dataclasses import replace
 
 import pytest
 import torch
@@ -220,3 +222,18 @@ def test_a_run_can_start_from_another_runs_weights(tmp_path, capsys):
     with pytest.raises(FileNotFoundError, match="nowhere/checkpoint.pt: no checkpoint here"):
         Trainer(make_config("attentive", "smoke", init_from=str(tmp_path / "nowhere" / "checkpoint.pt")), tmp_path / "x",
                 device="cpu", progress=False)
+
+
+def test_a_fine_tuning_run_resumes_without_the_run_it_started_from(tmp_path):
+    """--resume continues from the run's own checkpoint: the run it was initialised from
+    may have been moved or deleted meanwhile, and its weights must not come back."""
+    source, tuned = tmp_path / "synthetic", tmp_path / "tuned"
+    train(make_config("attentive", "smoke", epochs=1), source, progress=False, device="cpu")
+    config = make_config("attentive", "smoke", epochs=1, seed=1, init_from=str(source))
+    train(config, tuned, progress=False, device="cpu")
+    after_one = training.load_checkpoint(tuned / "checkpoint.pt")["generator"]
+    shutil.rmtree(source)
+    history = train(replace(config, epochs=2), tuned, resume=True, progress=False, device="cpu")
+    assert [e["epoch"] for e in history["epochs"]] == [1, 2]
+    after_two = training.load_checkpoint(tuned / "checkpoint.pt")["generator"]
+    assert not all(torch.equal(v, after_one[k]) for k, v in after_two.items())  # epoch 2 trained on

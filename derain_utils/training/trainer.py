@@ -60,7 +60,7 @@ def pick_device(name: str = "auto") -> torch.device:
 
 class Trainer:
     def __init__(self, config: TrainConfig, run_dir: str | Path, device: str = "auto", progress: bool = True,
-                 workers: int | None = None):
+                 workers: int | None = None, resume: bool = False):
         self.config = config
         self.run_dir = Path(run_dir)
         self.rank = distributed.join()  # rank 0 of 1, unless torchrun started several processes
@@ -74,7 +74,7 @@ class Trainer:
         self.train_set, self.val_set = build_datasets(config, progress=progress)
         self.generator = build_generator(config.generator, **config.generator_options).to(self.device)
         self.discriminator = build_discriminator(config.discriminator, **config.discriminator_options).to(self.device)
-        if config.init_from:
+        if config.init_from and not resume:  # a resumed run continues from its own checkpoint
             self._start_from(Path(config.init_from))
         if config.channels_last:
             self.generator.to(memory_format=torch.channels_last)
@@ -407,7 +407,8 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, overwr
     if resume:  # the saved configuration wins, except for a longer schedule
         saved = TrainConfig.from_dict(load_checkpoint(Path(run_dir) / CHECKPOINT)["config"])
         config = replace(saved, epochs=config.epochs)
-    trainer = Trainer(config, run_dir, device, progress)  # reads the data: bad data leaves the folder as it was
+    # Reads the data and the run it starts from: bad input leaves the folder as it was.
+    trainer = Trainer(config, run_dir, device, progress, resume=resume)
     if config.profile == "paper" and trainer.device.type == "cpu" and trainer.progress:
         steps = config.epochs * math.ceil(len(trainer.train_set) / config.batch_size)
         print(f"note: the paper profile is the report's GPU setting: {steps:,} steps of {config.batch_size} images at "
