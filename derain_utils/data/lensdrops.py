@@ -38,7 +38,7 @@ _LEVEL = 0.2
 _VISIBLE = math.sqrt(1.0 - math.sqrt(_LEVEL))
 # A drop layer blurred by at least this many of its own pixels (Gaussian sigma) is smooth
 # enough to be rendered at a lower resolution and enlarged. At 0.75 the models trained on
-# the lens style lost 0.3-0.4 dB on real photos (two seeds): specks thinner than a pixel of
+# the lens style lost 0.2-0.5 dB on real photos (two seeds): specks thinner than a pixel of
 # the smaller layer vanish. At 1.5 no 128x128 training crop of the lens style qualifies.
 _SMOOTH = 1.5
 
