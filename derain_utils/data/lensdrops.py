@@ -261,8 +261,8 @@ def render_drops(
     drawn = [_draw_image_params(seed, h, w, style) for seed in seeds]
     # Where the defocus is wide the drop layer is smooth, and it is rendered at
     # 1/style.layer_scale of the resolution, then enlarged: a quarter of the pixels.
-    scales = [style.layer_scale if p["blur"] * (1.0 - 1.0 / p["focus"]) >= _SMOOTH * style.layer_scale
-              and min(h, w) >= 32 * style.layer_scale else 1 for p, _ in drawn]
+    scales = [style.layer_scale if _defocus(p) >= _SMOOTH * style.layer_scale and min(h, w) >= 32 * style.layer_scale
+              else 1 for p, _ in drawn]
     groups = {s: [i for i, t in enumerate(scales) if t == s] for s in sorted(set(scales))}
     if len(groups) == 1:
         layer = _drop_layer(clean, drawn, scales[0], style)
@@ -273,6 +273,12 @@ def render_drops(
     premultiplied, mask = layer[:, :3], layer[:, 3:].clamp(0.0, 1.0)
     rainy = (clean * (1.0 - mask)).add_(premultiplied).clamp_(0.0, 1.0)  # in place: a batch is large
     return rainy, mask
+
+
+def _defocus(params: dict) -> float:
+    """The Gaussian sigma, in pixels, of an image's drop layer: a point on the glass at
+    distance g, seen with the focus at distance D, blurs in proportion to 1 - g / D."""
+    return params["blur"] * (1.0 - 1.0 / params["focus"])
 
 
 def _drop_layer(clean: torch.Tensor, drawn: list, scale: int, style: DropStyle) -> torch.Tensor:
@@ -318,9 +324,8 @@ def _drop_layer(clean: torch.Tensor, drawn: list, scale: int, style: DropStyle) 
     bright = torch.quantile(small.flatten(2), 0.9, dim=2)[:, :, None, None]
     colour = seen.mul_(1.0 - haze).add_(bright * haze).mul_(shade[:, None]).add_(shine[:, None]).clamp_(0.0, 1.0)
 
-    # The camera focuses on the scene, so the drop layer is out of focus: a point on the
-    # glass at distance g, seen with the focus at distance D, blurs in proportion to 1 - g / D.
-    sigma = torch.tensor([p["blur"] * (1.0 - 1.0 / p["focus"]) / scale for p in per_image], dtype=torch.float32)
+    # The camera focuses on the scene, so the drop layer is out of focus.
+    sigma = torch.tensor([_defocus(p) / scale for p in per_image], dtype=torch.float32)
     # A drop in front of a defocused lens blocks only part of the light cone of each scene
     # point, so the scene still shows through it.
     alpha = alpha.mul_(torch.tensor([p["opacity"] for p in per_image])[:, None, None, None])

@@ -155,6 +155,11 @@ def drop_gains(rain: np.ndarray, output: np.ndarray, clean: np.ndarray, drops: n
     return found
 
 
+def _listed(text: str) -> list[str]:
+    """The names of a comma-separated notebook parameter, e.g. "crisp, lens"."""
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 def real_and_rendered(folders: str, n: int, size: int = 128, seed: int = 0, styles: str = "crisp") -> dict[str, list[Sample]]:
     """Crops of size x size of pairs rendered in each style ("rendered, <style>") and of
     every folder of real pairs that is present (both comma-separated), at the same scale,
@@ -164,7 +169,7 @@ def real_and_rendered(folders: str, n: int, size: int = 128, seed: int = 0, styl
     from ..paths import project_path
 
     found = {}
-    for folder in (f.strip() for f in folders.split(",") if f.strip()):
+    for folder in _listed(folders):
         path = project_path(folder)
         if path.is_dir():
             found[path.name] = str(path.resolve())
@@ -172,6 +177,5 @@ def real_and_rendered(folders: str, n: int, size: int = 128, seed: int = 0, styl
             print(f"no real pairs at {folder}: left out of the comparison")
     if not found:
         return {}
-    rendered = {f"rendered, {style}": load_sample("synthetic", n, size, seed, style)
-                for style in (s.strip() for s in styles.split(",") if s.strip())}
+    rendered = {f"rendered, {style}": load_sample("synthetic", n, size, seed, style) for style in _listed(styles)}
     return {**rendered, **{label: load_sample(path, n, size, seed) for label, path in found.items()}}
