@@ -244,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--extra-photos", metavar="FOLDER",
                    help="a folder of your own clean photos (subfolders too) added to the embedded training photos")
     p.add_argument("--drop-style", choices=DROP_STYLES,
-                   help="the renderer's style for synthetic pairs (default crisp; soft: larger, defocused, rimless drops under haze; lens: spherical-cap drops and specks, the style whose models work on real photos)")
+                   help="the renderer's style for synthetic pairs (default crisp; soft: larger, defocused, rimless drops under haze; lens: spherical-cap drops and specks, closest to real lens drops, see README)")
     p.add_argument("--residual", action="store_true",
                    help="U-Net predicts a correction added to the rainy input (not the report's model; see README)")
     p.add_argument("--init-from", metavar="RUN",
