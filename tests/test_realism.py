@@ -37,6 +37,17 @@ def test_the_realism_table_reports_what_was_measured():
     assert row[0] == "| discs" and row[1] == "2" and row[4] == "1.0"  # 2 pairs, 2 drops in all
 
 
+def test_the_darker_share_counts_the_pixels_drops_made_darker():
+    rain, clean = disc_pair(change=50)  # every drop brightens
+    assert analysis.darker_share(rain, clean) == 0.0
+    shade = clean.copy()
+    shade[:48] -= 40  # the top half darkened as well: half the changed pixels, and more
+    both = np.where(shade != clean, shade, rain)
+    changed = (np.abs(analysis.luminance(both) - analysis.luminance(clean)) > analysis.STRONG_THRESHOLD).sum()
+    assert analysis.darker_share(both, clean) == pytest.approx(48 * 96 / changed)
+    assert np.isnan(analysis.darker_share(clean, clean))  # nothing changed: no share to report
+
+
 def test_real_pairs_are_cropped_at_full_resolution(tmp_path):
     rng = np.random.default_rng(0)
     rain, clean = (rng.integers(0, 256, (60, 90, 3), dtype=np.uint8) for _ in range(2))

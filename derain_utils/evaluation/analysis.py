@@ -90,6 +90,15 @@ def luminance(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
+def darker_share(rain: np.ndarray, clean: np.ndarray) -> float:
+    """Of the pixels whose luminance the drops changed by more than STRONG_THRESHOLD (drops
+    proper, not the veil or exposure of real pairs), the share they made darker. Drops over a bright surface show a wider, darker view of the
+    scene; a renderer whose drops only brighten teaches models to only darken."""
+    change = luminance(rain) - luminance(clean)
+    darker, changed = int((change < -STRONG_THRESHOLD).sum()), int((np.abs(change) > STRONG_THRESHOLD).sum())
+    return darker / changed if changed else float("nan")
+
+
 def drop_sizes(rain: np.ndarray, clean: np.ndarray, threshold: int = STRONG_THRESHOLD, min_area: int = 4) -> np.ndarray:
     """Equivalent diameters (pixels) of the regions of one pair that changed by more than
     `threshold` grey levels; regions under min_area pixels are left out, since on real
@@ -103,16 +112,17 @@ def drop_sizes(rain: np.ndarray, clean: np.ndarray, threshold: int = STRONG_THRE
 def drop_statistics(sample: list[Sample]) -> dict[str, np.ndarray]:
     """Per pair: covered share of the image, mean change where covered (grey levels),
     and the PSNR/SSIM (RGB) of doing nothing; and the diameters of all its drops."""
-    cover, strong, contrast, in_psnr, in_ssim, sizes = [], [], [], [], [], []
+    cover, strong, contrast, darker, in_psnr, in_ssim, sizes = [], [], [], [], [], [], []
     for _, rain, clean in sample:
         share, strength = drop_strength(rain, clean)
         cover.append(share)
         strong.append(float((change_map(rain, clean) > STRONG_THRESHOLD).mean()))
         contrast.append(strength)
+        darker.append(darker_share(rain, clean))
         in_psnr.append(psnr(rain, clean))
         in_ssim.append(ssim(rain, clean))
         sizes.append(drop_sizes(rain, clean))
-    return {"cover": np.array(cover), "strong": np.array(strong), "contrast": np.array(contrast), "input_psnr": np.array(in_psnr),
+    return {"cover": np.array(cover), "strong": np.array(strong), "contrast": np.array(contrast), "darker": np.array(darker), "input_psnr": np.array(in_psnr),
             "input_ssim": np.array(in_ssim), "diameters": np.concatenate(sizes) if sizes else np.zeros(0)}
 
 
@@ -122,16 +132,16 @@ def realism_table(stats: dict[str, dict[str, np.ndarray]]) -> str:
     def spread(values: np.ndarray, scale: float = 1.0, fmt: str = ".1f") -> str:
         if not len(values):
             return "-"
-        lo, mid, hi = np.percentile(values * scale, [10, 50, 90])
+        lo, mid, hi = np.nanpercentile(values * scale, [10, 50, 90])
         return f"{mid:{fmt}} ({lo:{fmt}}-{hi:{fmt}})"
 
     lines = [f"| data | pairs | changed > {COVER_THRESHOLD} (%) | changed > {STRONG_THRESHOLD} (%) | drops per pair | "
-             "drop diameter (px) | contrast (grey levels) | doing nothing (dB) |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "drop diameter (px) | contrast (grey levels) | darker (%) | doing nothing (dB) |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for label, s in stats.items():
         n = len(s["cover"])
         lines.append(f"| {label} | {n} | {spread(s['cover'], 100)} | {spread(s['strong'], 100)} | {len(s['diameters']) / max(n, 1):.1f} | "
-                     f"{spread(s['diameters'])} | {spread(s['contrast'])} | {spread(s['input_psnr'])} |")
+                     f"{spread(s['diameters'])} | {spread(s['contrast'])} | {spread(s['darker'], 100)} | {spread(s['input_psnr'])} |")
     return "\n".join(lines)
 
 
