@@ -124,7 +124,7 @@ def _evaluate(args) -> int:
         print(trained.describe())
     protocols = PROTOCOLS if args.protocol == "all" else (args.protocol,)
     try:
-        result = evaluate(args.data, args.split, trained, protocols, crop=args.crop, tile=args.tile)
+        result = evaluate(args.data, args.split, trained, protocols, crop=args.crop, tile=args.tile, scales=args.scales)
     except DataError as err:
         print(err, file=sys.stderr)
         return 1
@@ -142,7 +142,7 @@ def _predict(args) -> int:
     trained = load_trained(args.checkpoint, args.device)
     print(trained.describe())
     written, skipped = predict(trained, args.inputs, args.out, overwrite=args.overwrite, resume=args.resume,
-                               tile=args.tile, overlap=args.overlap)
+                               tile=args.tile, overlap=args.overlap, scales=args.scales)
     print(f"wrote {len(written)} image(s) to {args.out}" + (f"; skipped {len(skipped)} unreadable file(s)" if skipped else ""))
     return 1 if skipped else 0
 
@@ -269,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", default="all", choices=("all", "rgb", "y-basicsr", "y-opencv"), help="default: all three")
     p.add_argument("--crop", type=int, default=0, help="border pixels left out on each side (default 0)")
     p.add_argument("--tile", type=_positive, default=1024, help="largest side restored in one piece (default 1024)")
+    _scales_option(p)
     p.add_argument("--out", help="write OUT.json and OUT.csv (per image and means)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT.json / OUT.csv")
     _device_option(p)
@@ -282,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="keep the outputs an interrupted run wrote; derain the rest")
     p.add_argument("--tile", type=_positive, default=512, help="tile side for large images (default 512)")
     p.add_argument("--overlap", type=int, default=64, help="overlap of neighbouring tiles, blended (default 64)")
+    _scales_option(p)
     _device_option(p)
     p.set_defaults(run=_predict)
 
@@ -327,6 +329,23 @@ def _precision_option(parser: argparse.ArgumentParser) -> None:
 
 def _device_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
+
+
+def _scales_option(p) -> None:
+    p.add_argument("--scales", type=_scales, default=(1.0,), metavar="S[,S...]",
+                   help="passes of the model, each on the last one's output, at these fractions of the size; "
+                        "1,0.5 also reaches drops twice as large as the training drops (default 1)")
+
+
+def _scales(text: str) -> tuple[float, ...]:
+    try:
+        scales = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 1,0.5, got {text!r}") from None
+    bad = [s for s in scales if not 0 < s <= 1]
+    if bad:
+        raise argparse.ArgumentTypeError(f"scale {bad[0]:g} in {text!r}: every scale must lie in (0, 1]")
+    return scales
 
 
 def _positive(text: str) -> int:

@@ -11,7 +11,7 @@ from conftest import random_image, shared, write_image
 from derain_utils.cli import main
 from derain_utils.evaluation.scoring import evaluate
 from derain_utils.data.images import read_rgb
-from derain_utils.evaluation.inference import restore, restore_tiled
+from derain_utils.evaluation.inference import restore, restore_at_scales, restore_tiled
 from derain_utils.evaluation.metrics import psnr
 from derain_utils.presets import make_config
 from derain_utils.evaluation.trained import load_trained
@@ -109,7 +109,7 @@ def test_interrupted_predict_resumes(tmp_path, checkpoint, rng, capsys, monkeypa
         write_image(inputs / f"{i}.png", random_image(rng, 48, 64))
     command = ["predict", str(inputs), "--checkpoint", str(checkpoint), "--device", "cpu"]
     assert main(command + ["--out", str(tmp_path / "whole")]) == 0  # an uninterrupted run, for comparison
-    real_restore, calls = prediction.restore_tiled, []
+    real_restore, calls = prediction.restore_at_scales, []
 
     def interrupted_at_third(*args, **kwargs):
         calls.append(1)
@@ -118,12 +118,12 @@ def test_interrupted_predict_resumes(tmp_path, checkpoint, rng, capsys, monkeypa
         return real_restore(*args, **kwargs)
 
     out = tmp_path / "out"
-    monkeypatch.setattr(prediction, "restore_tiled", interrupted_at_third)
+    monkeypatch.setattr(prediction, "restore_at_scales", interrupted_at_third)
     assert main(command + ["--out", str(out)]) == 130
     assert "interrupted; continue with --resume" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["0.png", "1.png"]  # whole files only, no temporary ones
     kept = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
-    monkeypatch.setattr(prediction, "restore_tiled", real_restore)
+    monkeypatch.setattr(prediction, "restore_at_scales", real_restore)
     assert main(command + ["--out", str(out)]) == 2 and "pass --resume" in capsys.readouterr().err
     assert main(command + ["--out", str(out), "--resume", "--overwrite"]) == 2
     assert main(command + ["--out", str(out), "--resume"]) == 0
@@ -141,6 +141,47 @@ def test_tiles_match_the_whole_image(checkpoint, rng):
     torch.nn.init.normal_(pointwise[0].weight, 0, 0.5)
     tiled = restore_tiled(pointwise, image, tile=64, overlap=16).astype(int)
     assert np.abs(tiled - restore(pointwise, image)).max() <= 1  # rounding only
+
+
+class Brighten(torch.nn.Module):
+    """A stand-in generator that lifts every pixel by a fixed amount, whatever its size."""
+
+    def __init__(self, amount: float):
+        super().__init__()
+        self.amount = torch.nn.Parameter(torch.tensor(amount), requires_grad=False)
+
+    def forward(self, x):
+        return x + self.amount
+
+
+def test_passes_at_smaller_scales_add_their_correction_and_keep_the_detail(checkpoint, rng):
+    image = random_image(rng, 90, 130)
+    generator = load_trained(checkpoint, "cpu").generator
+    assert np.array_equal(restore_at_scales(generator, image, (1.0,)), restore_tiled(generator, image))
+    # A network that changes nothing changes nothing at any scale: the fine detail it never
+    # saw at half size comes back from the full-resolution image.
+    assert np.array_equal(restore_at_scales(Brighten(0.0), image, (1.0, 0.5)), image)
+    grey = np.full((64, 96, 3), 100, np.uint8)
+    lifted = restore_at_scales(Brighten(20 / 127.5), grey, (1.0, 0.5)).astype(int)
+    assert np.abs(lifted - 140).max() <= 1  # 20 grey levels from each pass
+    with pytest.raises(ValueError, match="scale 1.5"):
+        restore_at_scales(generator, image, (1.0, 1.5))
+
+
+def test_evaluate_and_predict_take_scales(tmp_path, checkpoint, rng, capsys):
+    with pytest.raises(SystemExit):
+        main(["predict", str(tmp_path), "--checkpoint", str(checkpoint), "--out", str(tmp_path / "o"), "--scales", "1,0"])
+    assert "every scale must lie in (0, 1]" in capsys.readouterr().err
+    rain, clean = random_image(rng, 40, 56), random_image(rng, 40, 56)
+    write_image(tmp_path / "pairs" / "rain" / "a.png", rain)
+    write_image(tmp_path / "pairs" / "clean" / "a.png", clean)
+    trained = load_trained(checkpoint, "cpu")
+    result = evaluate(tmp_path / "pairs", trained=trained, protocols=("rgb",), scales=(1.0, 0.5), progress=False)
+    expected = psnr(restore_at_scales(trained.generator, rain, (1.0, 0.5), tile=1024, precision=trained.precision), clean)
+    assert result["scales"] == [1.0, 0.5] and result["mean"]["model_psnr_rgb"] == pytest.approx(expected)
+    assert main(["evaluate", "--data", str(tmp_path / "pairs"), "--checkpoint", str(checkpoint), "--device", "cpu",
+                 "--protocol", "rgb", "--scales", "1,0.5"]) == 0
+    assert "the model at scales 1, 0.5" in capsys.readouterr().out
 
 
 def test_checkpoints_carry_their_configuration(tmp_path, checkpoint):

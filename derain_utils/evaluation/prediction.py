@@ -16,7 +16,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..data.images import IMAGE_EXTENSIONS, ImageReadError, read_rgb, write_png
-from .inference import restore_tiled
+from .inference import restore_at_scales
 from .trained import Trained
 
 
@@ -57,7 +57,8 @@ def plan_outputs(files: list[Path], out_dir: Path, overwrite: bool = False, resu
 
 
 def predict(trained: Trained, inputs: list[str | Path], out_dir: str | Path, overwrite: bool = False,
-            resume: bool = False, tile: int = 512, overlap: int = 64, progress: bool = True) -> tuple[list[Path], list[str]]:
+            resume: bool = False, tile: int = 512, overlap: int = 64, scales: tuple[float, ...] = (1.0,),
+            progress: bool = True) -> tuple[list[Path], list[str]]:
     """Derain every input into out_dir; returns the written files and one message per skipped file."""
     files = collect_inputs(inputs)
     out_dir = Path(out_dir)
@@ -75,7 +76,7 @@ def predict(trained: Trained, inputs: list[str | Path], out_dir: str | Path, ove
             skipped.append(str(err))
             bar.write(f"skipped {err}")
             continue
-        result = restore_tiled(trained.generator, image, tile=tile, overlap=overlap, precision=trained.precision)
+        result = restore_at_scales(trained.generator, image, scales, tile=tile, overlap=overlap, precision=trained.precision)
         _write_atomically(target, result)
         written.append(target)
     return written, skipped
