@@ -92,8 +92,9 @@ def luminance(image: np.ndarray) -> np.ndarray:
 
 def darker_share(rain: np.ndarray, clean: np.ndarray) -> float:
     """Of the pixels whose luminance the drops changed by more than STRONG_THRESHOLD (drops
-    proper, not the veil or exposure of real pairs), the share they made darker. Drops over a bright surface show a wider, darker view of the
-    scene; a renderer whose drops only brighten teaches models to only darken."""
+    proper, not the veil or exposure of real pairs), the share they made darker. Drops
+    over a bright surface show a wider, darker view of the scene; a renderer whose drops
+    only brighten teaches models to only darken. NaN when no pixel changed that much."""
     change = luminance(rain) - luminance(clean)
     darker, changed = int((change < -STRONG_THRESHOLD).sum()), int((np.abs(change) > STRONG_THRESHOLD).sum())
     return darker / changed if changed else float("nan")
@@ -110,8 +111,9 @@ def drop_sizes(rain: np.ndarray, clean: np.ndarray, threshold: int = STRONG_THRE
 
 
 def drop_statistics(sample: list[Sample]) -> dict[str, np.ndarray]:
-    """Per pair: covered share of the image, mean change where covered (grey levels),
-    and the PSNR/SSIM (RGB) of doing nothing; and the diameters of all its drops."""
+    """Per pair: covered share of the image, mean change where covered (grey levels), the
+    darker share of the strongly changed pixels, and the PSNR/SSIM (RGB) of doing nothing;
+    and the diameters of all its drops."""
     cover, strong, contrast, darker, in_psnr, in_ssim, sizes = [], [], [], [], [], [], []
     for _, rain, clean in sample:
         share, strength = drop_strength(rain, clean)
@@ -122,8 +124,9 @@ def drop_statistics(sample: list[Sample]) -> dict[str, np.ndarray]:
         in_psnr.append(psnr(rain, clean))
         in_ssim.append(ssim(rain, clean))
         sizes.append(drop_sizes(rain, clean))
-    return {"cover": np.array(cover), "strong": np.array(strong), "contrast": np.array(contrast), "darker": np.array(darker), "input_psnr": np.array(in_psnr),
-            "input_ssim": np.array(in_ssim), "diameters": np.concatenate(sizes) if sizes else np.zeros(0)}
+    return {"cover": np.array(cover), "strong": np.array(strong), "contrast": np.array(contrast), "darker": np.array(darker),
+            "input_psnr": np.array(in_psnr), "input_ssim": np.array(in_ssim),
+            "diameters": np.concatenate(sizes) if sizes else np.zeros(0)}
 
 
 def realism_table(stats: dict[str, dict[str, np.ndarray]]) -> str:
