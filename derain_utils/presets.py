@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 EXPERIMENTS = ("baseline", "pix2pix", "stabilized", "attentive")
 PROFILES = ("smoke", "cpu", "paper")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # see training/precision.py
-DROP_STYLES = ("crisp", "soft", "lens")  # the renderer's styles, lensdrops.STYLES
+DROP_STYLES = ("crisp", "soft", "lens", "lens-dim")  # the renderer's styles, lensdrops.STYLES
 
 
 @dataclass(frozen=True)

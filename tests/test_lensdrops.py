@@ -91,7 +91,7 @@ def test_a_stretched_drop_keeps_its_whole_length():
     is evaluated on must cover that length, or its ends are cut off square."""
     support, stretch = 10.0, 1.9
     drops = _Drops(image=np.array([0]), x=np.array([32.0]), y=np.array([32.0]), support=np.array([support]),
-                   stretch=np.array([stretch]), angle=np.array([0.0]), minify=np.array([3.0]), highlight=np.array([0.0]))
+                   stretch=np.array([stretch]), angle=np.array([0.0]), minify=np.array([3.0]), highlight=np.array([0.0]), dim=np.array([1.0]))
     field = _splat(drops, 1, 64, 64, light=np.array([0.0]))[0, 0]
     columns = np.flatnonzero(field[32].numpy() > 0)
     reach = support * np.sqrt(stretch)  # 13.8 px each side of the centre, 11 px before the fix
@@ -179,3 +179,18 @@ def test_a_smooth_layer_rendered_at_half_resolution_looks_the_same(clean):
     opacity = (half_mask - full_mask).abs()
     assert (half - full).abs().mean() < 0.004 and opacity.mean() < 0.015
     assert (opacity > 0.05).float().mean() < 0.02 and opacity.amax() < 0.2
+
+
+def test_dimmed_drops_are_darker_and_leave_the_rest_alone(clean):
+    """lens-dim renders the lens style's drops, in the same places, with some of them darker."""
+    lens, dim = STYLES["lens"], STYLES["lens-dim"]
+    assert dim == replace(lens, dim=0.4)
+    bright, mask = render_drops(clean, list(range(12)), lens)
+    half, half_mask = render_drops(clean, list(range(12)), replace(lens, dim=1.0, dim_gain=(0.5, 0.5)))
+    assert torch.equal(mask, half_mask)  # same drops, same places
+    inside = mask[:, 0] > 0.9
+    ratio = half.mean(1)[inside].sum() / bright.mean(1)[inside].sum()
+    assert 0.45 < ratio < 0.6  # measured 0.53: half as bright, less the clamp at white
+    some, _ = render_drops(clean, list(range(12)), dim)
+    darker = (some.mean(1) < bright.mean(1) - 0.02)[inside].float().mean()
+    assert 0.2 < darker < 0.6  # measured 0.34

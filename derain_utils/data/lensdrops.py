@@ -26,7 +26,7 @@ from its own seed, so a pair does not depend on the batch it was rendered in.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -65,6 +65,8 @@ class DropStyle:
     focus: tuple[float, float] = (0.0, 0.0)  # camera focus distance / the glass's distance, log-uniform (0: blur alone)
     specks: tuple[int, int] = (0, 0)  # tiny drops per image, on top of `count`
     speck_radius: tuple[float, float] = (0.003, 0.012)  # their visible radius, log-uniform
+    dim: float = 0.0  # share of drops darker than the rest: over a bright surface a drop shows a darker view of the scene
+    dim_gain: tuple[float, float] = (0.4, 0.8)  # their brightness relative to the other drops
     pool: int = 4  # a drop shows the scene as seen in an image this many times smaller (its own defocus)
     layer_scale: int = 1  # the defocused drop layer is rendered at 1/layer_scale of the resolution, then enlarged
 
@@ -78,6 +80,9 @@ class DropStyle:
 # with faint rims, under a stronger veil of scattered light. "lens" was set beside the
 # real wet-lens photos (README, "The synthetic lens drops"): round, bright, smooth drops
 # of spherical caps, soft-edged, with specks; its model transfers to real photos.
+# "lens-dim" darkens 40% of those drops, as real drops look over bright walls and sky; a
+# model must then repaint dark drops too, which pays only with a repaint bounded to the
+# surroundings' colours (`--repaint fill`, README).
 STYLES = {
     "crisp": DropStyle(),
     "soft": DropStyle(count=(20, 140), radius=(0.01, 0.12), elongated=0.2, merge=0.3, blur=(0.01, 0.04), minify=(2.0, 6.0),
@@ -86,6 +91,7 @@ STYLES = {
                       rim=(0.2, 0.6), gain=(1.05, 1.3), haze=(0.4, 0.85), opacity=(0.7, 1.0), highlight=0.4,
                       contact=(30.0, 85.0), focus=(3.0, 100.0), specks=(20, 200), pool=8, layer_scale=2),
 }
+STYLES["lens-dim"] = replace(STYLES["lens"], dim=0.4)
 
 
 def drop_style(name: str) -> DropStyle:
@@ -107,6 +113,7 @@ class _Drops:
     angle: np.ndarray
     minify: np.ndarray
     highlight: np.ndarray  # highlight amplitude, 0 for most drops
+    dim: np.ndarray  # brightness factor, 1 for most drops
 
 
 def _draw_image_params(seed: int, height: int, width: int, style: DropStyle):
@@ -150,28 +157,31 @@ def _draw_image_params(seed: int, height: int, width: int, style: DropStyle):
         radius, stretch, angle = np.append(radius, speck), np.append(stretch, np.ones(m)), np.append(angle, np.full(m, np.pi / 2))
         minify = np.append(minify, rng.uniform(*style.minify, m))
         highlight = np.append(highlight, np.where(rng.random(m) < style.highlight, rng.uniform(0.25, 0.7, m), 0.0))
-    per_drop = (x, y, radius / _VISIBLE, stretch, angle, minify, highlight)
+    dim = np.where(rng.random(len(x)) < style.dim, rng.uniform(*style.dim_gain, len(x)), 1.0) if style.dim else np.ones(len(x))
+    per_drop = (x, y, radius / _VISIBLE, stretch, angle, minify, highlight, dim)
     return per_image, per_drop
 
 
-def _splat(drops: _Drops, batch: int, height: int, width: int, light: np.ndarray):
-    """Sum every drop's metaball and weighted refraction offsets into image-sized fields.
+def _splat(drops: _Drops, batch: int, height: int, width: int, light: np.ndarray, dimmed: bool = False):
+    """Sum every drop's metaball and weighted refraction offsets (and, when some drops are
+    dimmed, weighted brightness factors) into image-sized fields.
 
     Each drop is evaluated on a square patch around it and scattered with index_add_, so
     the cost grows with the drops' area, not with drops x pixels. Drops are grouped by
     size so that small drops do not pay for the patch of the largest one.
     """
-    fields = torch.zeros(4, batch * height * width)
+    fields = torch.zeros(4 + dimmed, batch * height * width)
     order = np.argsort(drops.support, kind="stable")
     for group in np.array_split(order, min(8, len(order))):
         if group.size:
-            flat, values = _drop_patches(drops, group, height, width, light)
+            flat, values = _drop_patches(drops, group, height, width, light, dimmed)
             fields.index_add_(1, flat, values)
-    return fields.view(4, batch, height, width)
+    return fields.view(4 + dimmed, batch, height, width)
 
 
-def _drop_patches(drops: _Drops, group: np.ndarray, height: int, width: int, light: np.ndarray):
-    """Flat pixel indices and (weight, offset x, offset y, highlight) values of some drops.
+def _drop_patches(drops: _Drops, group: np.ndarray, height: int, width: int, light: np.ndarray, dimmed: bool = False):
+    """Flat pixel indices and (weight, offset x, offset y, highlight[, weighted brightness
+    factor]) values of some drops.
 
     Only the metaball's footprint is evaluated on the whole square patch; everything else
     is computed for the pixels inside a drop alone (about half the patch, less for
@@ -219,7 +229,8 @@ def _drop_patches(drops: _Drops, group: np.ndarray, height: int, width: int, lig
     lens = per_pixel(1.0 + column(drops.minify))
     corner = torch.from_numpy(drops.image[group]) * (height * width) + (py[:, 0, 0].long() * width + px[:, 0, 0].long())
     flat = corner.index_select(0, drop) + row * width + col
-    return flat, torch.stack([w, w * lens * dx, w * lens * dy, shine])
+    values = [w, w * lens * dx, w * lens * dy, shine] + ([w * per_pixel(column(drops.dim))] if dimmed else [])
+    return flat, torch.stack(values)
 
 
 def _gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -286,7 +297,7 @@ def _drop_layer(clean: torch.Tensor, drawn: list, scale: int, style: DropStyle) 
     rendered at 1/scale of the resolution and enlarged back."""
     b, _, height, width = clean.shape
     h, w = -(-height // scale), -(-width // scale)
-    per_image, cols = [], [[] for _ in range(8)]
+    per_image, cols = [], [[] for _ in range(9)]
     for i, (params, drops) in enumerate(drawn):
         per_image.append(params)
         cols[0].append(np.full(len(drops[0]), i))
@@ -297,7 +308,7 @@ def _drop_layer(clean: torch.Tensor, drawn: list, scale: int, style: DropStyle) 
         drops.x, drops.y = (drops.x + 0.5) / scale - 0.5, (drops.y + 0.5) / scale - 0.5
         drops.support = drops.support / scale
     light = np.array([p["light"] for p in per_image])
-    field, off_x, off_y, shine = _splat(drops, b, h, w, light)
+    field, off_x, off_y, shine, *dim = _splat(drops, b, h, w, light, dimmed=bool(style.dim))
 
     # Opacity: the metaball level set, anti-aliased over a thin band.
     alpha = (field - _LEVEL).div_(0.05).clamp_(0.0, 1.0)[:, None]
@@ -319,6 +330,8 @@ def _drop_layer(clean: torch.Tensor, drawn: list, scale: int, style: DropStyle) 
     rim = torch.tensor([p["rim"] for p in per_image])[:, None, None]
     gain = torch.tensor([p["gain"] for p in per_image])[:, None, None]
     shade = gain * (1.0 - rim * edge)
+    if dim:
+        shade = shade * dim[0].div_(total)
     # Water scatters light: the drop's view is veiled towards the scene's bright tones.
     haze = torch.tensor([p["haze"] for p in per_image])[:, None, None, None]
     bright = torch.quantile(small.flatten(2), 0.9, dim=2)[:, :, None, None]
