@@ -81,6 +81,10 @@ def _train(args) -> int:
         if config.generator != "unet":
             raise ValueError("--residual applies to the U-Net generator of pix2pix and stabilized")
         config = replace(config, generator_options={**config.generator_options, "residual": True})
+    if args.repaint != "correction":
+        if config.generator != "attentive":
+            raise ValueError("--repaint applies to the generator of experiment 4 (--experiment attentive)")
+        config = replace(config, generator_options={**config.generator_options, "repaint": args.repaint})
     signal_to_interrupt()
     try:
         history = train(config, args.out, resume=args.resume, overwrite=args.overwrite, device=args.device)
@@ -247,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the renderer's style for synthetic pairs (default crisp; soft: larger, defocused, rimless drops under haze; lens: spherical-cap drops and specks, closest to real lens drops, see README)")
     p.add_argument("--residual", action="store_true",
                    help="U-Net predicts a correction added to the rainy input (not the report's model; see README)")
+    p.add_argument("--repaint", choices=("correction", "fill"), default="correction",
+                   help="experiment 4's repaint inside the drops: an unbounded correction (default) or a fill mixed from "
+                        "the pixels around, which never leaves their colours (for --drop-style lens-dim; see README)")
     p.add_argument("--init-from", metavar="RUN",
                    help="start from the weights of a finished run (folder or checkpoint.pt) of the same experiment and "
                         "profile, e.g. one trained on synthetic drops, to fine-tune it on --data")

@@ -57,6 +57,32 @@ def test_pixels_the_mask_leaves_out_pass_through_unchanged():
         assert (unblended(x) - x).abs().max() > 0.4  # without blending the mask does not gate
 
 
+def test_a_fill_repaint_starts_at_the_input_and_never_leaves_the_colours_around():
+    """repaint='fill' mixes the pixel and copies of the image around it; whatever the
+    weights, no channel goes past the darkest or brightest value within its reach, where
+    the correction repaint overshoots freely."""
+    x = smooth_images(1, 64) * 0.5  # values in about [-0.5, 0.5]
+    x[..., 24:40, 24:40] = -0.9  # a dark drop on a grey wall
+    fill = build_generator("attentive", base=8, depth=3, repaint="fill").eval()
+    with torch.no_grad():
+        assert (fill(x) - x).abs().max() < 0.005  # untrained: nearly the input
+        torch.manual_seed(1)
+        fill.head.weight.normal_(0, 0.5)
+        fill.head.bias[:2] = torch.tensor([30.0, 0.0])  # drops everywhere, no preference for the pixel itself
+        y = fill(x)
+        correction = build_generator("attentive", base=8, depth=3).eval()
+        correction.head.weight.normal_(0, 0.5)
+        correction.head.bias[0] = 30.0
+        z = correction(x)
+    assert (y - x).abs().mean() > 0.05  # it repaints
+    assert y.amin() >= x.amin() - 1e-5 and y.amax() <= x.amax() + 1e-5
+    assert z.amin() < x.amin() - 0.05 or z.amax() > x.amax() + 0.05
+    inside = y[..., 28:36, 28:36]  # the drop's middle mixes the drop and the wall around it, never beyond either
+    assert inside.amin() >= -0.9 - 1e-5 and inside.amax() <= x[..., 8:56, 8:56].amax() + 1e-5
+    with pytest.raises(ValueError, match="repaint must be 'correction' or 'fill', got 'paint'"):
+        build_generator("attentive", repaint="paint")
+
+
 def test_the_head_computes_in_fp32_under_bf16_autocast():
     """The rest of the network may run in bf16; the layer that writes the pixels and the
     mask does not, so its outputs keep fp32's resolution."""

@@ -13,6 +13,11 @@ al. 2016). The network works from half resolution down; one convolution at full
 resolution sees the upsampled features beside the rainy image itself, so the mask follows
 the drops' edges. Its weights start at zero: an untrained network returns its input, and
 training starts from the score of doing nothing instead of from noise.
+
+With repaint="fill" the network does not write D itself: it weighs the pixel and copies of
+the image seen 2 to 32 pixels away, and D = fill - rainy. A repaint that can only mix the
+colours around a drop cannot overshoot them, which a model trained on dark drops as well
+as bright ones otherwise does on real photos (README, "The synthetic lens drops").
 """
 
 from __future__ import annotations
@@ -49,11 +54,14 @@ class _Up(nn.Module):
 class AttentiveGenerator(nn.Module):
     own_init = True  # He et al.'s init, and a head that starts at zero
 
-    def __init__(self, base: int = 16, depth: int = 4, blend: bool = True, context: tuple[int, ...] = (2, 4)):
+    def __init__(self, base: int = 16, depth: int = 4, blend: bool = True, context: tuple[int, ...] = (2, 4),
+                 repaint: str = "correction", reach: tuple[int, ...] = (2, 4, 8, 16, 32)):
         super().__init__()
         if depth < 1:
             raise ValueError(f"attentive generator depth must be at least 1, got {depth}")
-        self.blend = blend
+        if repaint not in ("correction", "fill"):
+            raise ValueError(f"repaint must be 'correction' or 'fill', got {repaint!r}")
+        self.blend, self.repaint, self.reach = blend, repaint, tuple(reach)
         width = [min(base * 2**i, 8 * base) for i in range(depth)]
         self.multiple = 2**depth
         self.down = nn.ModuleList()
@@ -66,9 +74,12 @@ class AttentiveGenerator(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):  # He et al.'s init keeps the activations' scale through LeakyReLU
                 nn.init.kaiming_normal_(m.weight, a=0.2, nonlinearity="leaky_relu")
-        self.head = nn.Conv2d(width[0] + 3, 4, 3, padding=1)  # 1 mask logit + 3 correction channels
+        outputs = 3 if repaint == "correction" else 1 + 8 * len(self.reach)
+        self.head = nn.Conv2d(width[0] + 3, 1 + outputs, 3, padding=1)  # 1 mask logit + the repaint's channels
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
+        if repaint == "fill":  # nearly all weight on the pixel itself: the untrained network returns its input
+            nn.init.constant_(self.head.bias[1:2], 10.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_with_mask(x)[0]
@@ -93,5 +104,33 @@ class AttentiveGenerator(nn.Module):
         with torch.autocast(x.device.type, enabled=False):
             head = self.head(torch.cat([_upsampled(y.float(), padded), padded.float()], dim=1))[..., :h, :w]
         logits, correction = head[:, :1], head[:, 1:]
+        if self.repaint == "fill":
+            correction = _fill(x.float(), correction, self.reach) - x
         weight = torch.sigmoid(logits) if self.blend else 1.0
         return (x + weight * correction).clamp(-1.0, 1.0), logits
+
+
+# Copies seen up to this many pixels away stay sharp, so thin branches across a drop
+# survive; blurring them too cut branches into pieces on the unpaired photos (README).
+_SHARP = 4
+
+
+def _fill(x: torch.Tensor, scores: torch.Tensor, reach: tuple[int, ...]) -> torch.Tensor:
+    """A convex combination, per pixel, of the pixel itself and of blurred copies of the
+    image seen `reach` pixels away in eight directions, weighted by softmax(scores). Its
+    colours are the image's own, so a repaint can never leave the range of its
+    surroundings: no overshoot, and no tint the drop-free pixels around do not have."""
+    h, w = x.shape[-2:]
+    weights = torch.softmax(scores, dim=1)
+    out = weights[:, :1] * x
+    k = 1
+    for r in reach:
+        pool = 1 if r <= _SHARP else r // 2
+        blurred = F.interpolate(F.avg_pool2d(x, pool, ceil_mode=True), size=(h, w), mode="bilinear", align_corners=False) if pool > 1 else x
+        padded = F.pad(blurred, (r, r, r, r), mode="replicate")
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                if dy or dx:
+                    out = out + weights[:, k:k + 1] * padded[..., r + dy * r:r + dy * r + h, r + dx * r:r + dx * r + w]
+                    k += 1
+    return out
