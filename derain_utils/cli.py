@@ -8,7 +8,7 @@ from pathlib import Path
 
 from . import __version__
 from .paths import BUILD_DIR, FIGURES_DIR
-from .presets import DROP_STYLES, EXPERIMENTS, PRECISIONS
+from .presets import DROP_STYLES, EXPERIMENTS, PRECISIONS, REPAINTS
 
 
 def _check_data(args) -> int:
@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the renderer's style for synthetic pairs (default crisp; soft: larger, defocused, rimless drops under haze; lens: spherical-cap drops and specks, closest to real lens drops, see README)")
     p.add_argument("--residual", action="store_true",
                    help="U-Net predicts a correction added to the rainy input (not the report's model; see README)")
-    p.add_argument("--repaint", choices=("correction", "fill"), default="correction",
+    p.add_argument("--repaint", choices=REPAINTS, default="correction",
                    help="experiment 4's repaint inside the drops: an unbounded correction (default) or a fill mixed from "
                         "the pixels around, which never leaves their colours (for --drop-style lens-dim; see README)")
     p.add_argument("--init-from", metavar="RUN",

@@ -16,6 +16,7 @@ EXPERIMENTS = ("baseline", "pix2pix", "stabilized", "attentive")
 PROFILES = ("smoke", "cpu", "paper")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # see training/precision.py
 DROP_STYLES = ("crisp", "soft", "lens", "lens-dim")  # the renderer's styles, lensdrops.STYLES
+REPAINTS = ("correction", "fill")  # what experiment 4's head writes inside the drops, models/attentive.py
 
 
 @dataclass(frozen=True)

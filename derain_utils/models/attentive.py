@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..presets import REPAINTS
+
 
 def _conv(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
     """3x3 convolution, batch norm, LeakyReLU. Batch norm matters here: without it the
@@ -59,8 +61,8 @@ class AttentiveGenerator(nn.Module):
         super().__init__()
         if depth < 1:
             raise ValueError(f"attentive generator depth must be at least 1, got {depth}")
-        if repaint not in ("correction", "fill"):
-            raise ValueError(f"repaint must be 'correction' or 'fill', got {repaint!r}")
+        if repaint not in REPAINTS:
+            raise ValueError(f"repaint must be one of {', '.join(REPAINTS)}, got {repaint!r}")
         self.blend, self.repaint, self.reach = blend, repaint, tuple(reach)
         width = [min(base * 2**i, 8 * base) for i in range(depth)]
         self.multiple = 2**depth
@@ -116,8 +118,9 @@ _SHARP = 4
 
 
 def _fill(x: torch.Tensor, scores: torch.Tensor, reach: tuple[int, ...]) -> torch.Tensor:
-    """A convex combination, per pixel, of the pixel itself and of blurred copies of the
-    image seen `reach` pixels away in eight directions, weighted by softmax(scores). Its
+    """A convex combination, per pixel, of the pixel itself and of copies of the image
+    seen `reach` pixels away in eight directions (blurred beyond _SHARP), weighted by
+    softmax(scores). Its
     colours are the image's own, so a repaint can never leave the range of its
     surroundings: no overshoot, and no tint the drop-free pixels around do not have."""
     h, w = x.shape[-2:]
