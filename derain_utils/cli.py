@@ -117,18 +117,18 @@ def _ablate(args) -> int:
 
 def _evaluate(args) -> int:
     from .data.pairs import DataError
+    from .evaluation.chain import load_chain
     from .evaluation.metrics import PROTOCOLS
     from .evaluation.scoring import evaluate, evaluation_paths, summary_lines, write_evaluation
-    from .evaluation.trained import load_trained
 
     if args.out:
         _refuse_existing(evaluation_paths(args.out), args.overwrite)
-    trained = load_trained(args.checkpoint, args.device) if args.checkpoint else None
-    if trained is not None:
-        print(trained.describe())
+    chain = load_chain(args.checkpoint, _scales_per_model(args), args.device) if args.checkpoint else None
+    if chain is not None:
+        print(chain.describe())
     protocols = PROTOCOLS if args.protocol == "all" else (args.protocol,)
     try:
-        result = evaluate(args.data, args.split, trained, protocols, crop=args.crop, tile=args.tile, scales=args.scales)
+        result = evaluate(args.data, args.split, chain, protocols, crop=args.crop, tile=args.tile)
     except DataError as err:
         print(err, file=sys.stderr)
         return 1
@@ -140,13 +140,13 @@ def _evaluate(args) -> int:
 
 
 def _predict(args) -> int:
+    from .evaluation.chain import load_chain
     from .evaluation.prediction import predict
-    from .evaluation.trained import load_trained
 
-    trained = load_trained(args.checkpoint, args.device)
-    print(trained.describe())
-    written, skipped = predict(trained, args.inputs, args.out, overwrite=args.overwrite, resume=args.resume,
-                               tile=args.tile, overlap=args.overlap, scales=args.scales)
+    chain = load_chain(args.checkpoint, _scales_per_model(args), args.device)
+    print(chain.describe())
+    written, skipped = predict(chain, args.inputs, args.out, overwrite=args.overwrite, resume=args.resume,
+                               tile=args.tile, overlap=args.overlap)
     print(f"wrote {len(written)} image(s) to {args.out}" + (f"; skipped {len(skipped)} unreadable file(s)" if skipped else ""))
     return 1 if skipped else 0
 
@@ -270,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_ablate)
 
     p = sub.add_parser("evaluate", help="full-resolution PSNR/SSIM of a model and of doing nothing on real pairs")
-    p.add_argument("--checkpoint", help="a checkpoint.pt or run folder; without it, only doing nothing is scored")
+    _checkpoint_option(p, required=False)
     p.add_argument("--data", required=True, help="a Raindrop folder, one of its splits, or a rain/ + clean/ folder")
     p.add_argument("--split", help="e.g. test_a, or val: the pairs `derain train --data` held out (default: every split)")
     p.add_argument("--protocol", default="all", choices=("all", "rgb", "y-basicsr", "y-opencv"), help="default: all three")
@@ -284,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="derain photos or folders of photos at their own size")
     p.add_argument("inputs", nargs="+", help="image files and/or folders of images (png, jpg, jpeg)")
-    p.add_argument("--checkpoint", required=True, help="a checkpoint.pt or run folder")
+    _checkpoint_option(p, required=True)
     p.add_argument("--out", required=True, help="output folder: one PNG per input, named after it")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (inputs are never replaced)")
     p.add_argument("--resume", action="store_true", help="keep the outputs an interrupted run wrote; derain the rest")
@@ -338,10 +338,36 @@ def _device_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
 
 
+def _checkpoint_option(p, required: bool) -> None:
+    p.add_argument("--checkpoint", action="append", required=required,
+                   help="a checkpoint.pt or run folder" + ("" if required else "; without it, only doing nothing is scored")
+                        + ". Give it again to run models one after another, each on the last one's output")
+
+
 def _scales_option(p) -> None:
-    p.add_argument("--scales", type=_scales, default=(1.0,), metavar="S[,S...]",
+    p.add_argument("--scales", type=_scales, action=_ScalesAfterCheckpoint, metavar="S[,S...]",
                    help="passes of the model, each on the last one's output, at these fractions of the size; "
-                        "1,0.5 also reaches drops twice as large as the training drops (default 1)")
+                        "1,0.5 also reaches drops twice as large as the training drops (default 1). After a "
+                        "--checkpoint it is that model's; before every --checkpoint, every model's")
+
+
+class _ScalesAfterCheckpoint(argparse.Action):
+    """Records how many --checkpoint options came before each --scales, so that the
+    scales typed after a checkpoint go with that model."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        typed = getattr(namespace, self.dest) or []
+        setattr(namespace, self.dest, typed + [(len(getattr(namespace, "checkpoint", None) or []), values)])
+
+
+def _scales_per_model(args) -> list[tuple[float, ...]]:
+    own: dict[int, tuple[float, ...]] = {}
+    for after, scales in args.scales or []:
+        if after in own:
+            where = f"--checkpoint {args.checkpoint[after - 1]}" if after else "every --checkpoint"
+            raise ValueError(f"--scales given twice for {where}")
+        own[after] = scales
+    return [own.get(i + 1, own.get(0, (1.0,))) for i in range(len(args.checkpoint))]
 
 
 def _scales(text: str) -> tuple[float, ...]:

@@ -102,14 +102,14 @@ def test_predict_never_overwrites(tmp_path, checkpoint, rng, capsys):
 
 
 def test_interrupted_predict_resumes(tmp_path, checkpoint, rng, capsys, monkeypatch):
-    import derain_utils.evaluation.prediction as prediction
+    import derain_utils.evaluation.chain as chain
 
     inputs = tmp_path / "in"
     for i in range(4):
         write_image(inputs / f"{i}.png", random_image(rng, 48, 64))
     command = ["predict", str(inputs), "--checkpoint", str(checkpoint), "--device", "cpu"]
     assert main(command + ["--out", str(tmp_path / "whole")]) == 0  # an uninterrupted run, for comparison
-    real_restore, calls = prediction.restore_at_scales, []
+    real_restore, calls = chain.restore_at_scales, []
 
     def interrupted_at_third(*args, **kwargs):
         calls.append(1)
@@ -118,12 +118,12 @@ def test_interrupted_predict_resumes(tmp_path, checkpoint, rng, capsys, monkeypa
         return real_restore(*args, **kwargs)
 
     out = tmp_path / "out"
-    monkeypatch.setattr(prediction, "restore_at_scales", interrupted_at_third)
+    monkeypatch.setattr(chain, "restore_at_scales", interrupted_at_third)
     assert main(command + ["--out", str(out)]) == 130
     assert "interrupted; continue with --resume" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["0.png", "1.png"]  # whole files only, no temporary ones
     kept = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
-    monkeypatch.setattr(prediction, "restore_at_scales", real_restore)
+    monkeypatch.setattr(chain, "restore_at_scales", real_restore)
     assert main(command + ["--out", str(out)]) == 2 and "pass --resume" in capsys.readouterr().err
     assert main(command + ["--out", str(out), "--resume", "--overwrite"]) == 2
     assert main(command + ["--out", str(out), "--resume"]) == 0
@@ -178,11 +178,41 @@ def test_evaluate_and_predict_take_scales(tmp_path, checkpoint, rng, capsys):
     trained = load_trained(checkpoint, "cpu")
     result = evaluate(tmp_path / "pairs", trained=trained, protocols=("rgb",), scales=(1.0, 0.5), progress=False)
     expected = psnr(restore_at_scales(trained.generator, rain, (1.0, 0.5), tile=1024, precision=trained.precision), clean)
-    assert result["scales"] == [1.0, 0.5] and result["mean"]["model_psnr_rgb"] == pytest.approx(expected)
+    assert result["scales"] == [[1.0, 0.5]] and result["mean"]["model_psnr_rgb"] == pytest.approx(expected)
     assert main(["evaluate", "--data", str(tmp_path / "pairs"), "--checkpoint", str(checkpoint), "--device", "cpu",
                  "--protocol", "rgb", "--scales", "1,0.5"]) == 0
     assert "the model at scales 1, 0.5" in capsys.readouterr().out
 
+
+
+def test_models_in_a_row_each_run_on_the_last_ones_output_at_their_own_scales(tmp_path, checkpoint, rng, capsys):
+    rain, clean = random_image(rng, 40, 56), random_image(rng, 40, 56)
+    write_image(tmp_path / "pairs" / "rain" / "a.png", rain)
+    write_image(tmp_path / "pairs" / "clean" / "a.png", clean)
+    trained = load_trained(checkpoint, "cpu")
+    first = restore_at_scales(trained.generator, rain, (1.0, 0.5), precision=trained.precision)
+    second = restore_at_scales(trained.generator, first, (1.0,), precision=trained.precision)
+    assert not np.array_equal(second, first)  # the second model did run, on the first one's output
+    twice = ["--checkpoint", str(checkpoint), "--scales", "1,0.5", "--checkpoint", str(checkpoint.parent)]
+    assert main(["predict", str(tmp_path / "pairs" / "rain"), "--out", str(tmp_path / "o"), "--device", "cpu"] + twice) == 0
+    assert np.array_equal(read_rgb(tmp_path / "o" / "a.png"), second)
+    assert "\nthen " in capsys.readouterr().out  # each model is named
+    assert main(["evaluate", "--data", str(tmp_path / "pairs"), "--protocol", "rgb", "--device", "cpu",
+                 "--out", str(tmp_path / "ev")] + twice) == 0
+    assert "2 models in a row, at scales 1, 0.5 then 1" in capsys.readouterr().out
+    result = json.loads((tmp_path / "ev.json").read_text())
+    assert result["scales"] == [[1.0, 0.5], [1.0]]
+    assert result["mean"]["model_psnr_rgb"] == pytest.approx(psnr(second, clean), abs=1e-9)
+    # --scales before every --checkpoint serves every model; twice for one model is refused
+    assert main(["predict", str(tmp_path / "pairs" / "rain"), "--out", str(tmp_path / "p"), "--device", "cpu",
+                 "--scales", "1,0.5", "--checkpoint", str(checkpoint), "--checkpoint", str(checkpoint)]) == 0
+    again = restore_at_scales(trained.generator, first, (1.0, 0.5), precision=trained.precision)
+    assert np.array_equal(read_rgb(tmp_path / "p" / "a.png"), again)
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "pairs" / "rain"), "--out", str(tmp_path / "q"), "--device", "cpu"]
+                + twice + ["--scales", "0.5"] + twice[:2] + ["--scales", "1", "--scales", "0.5"]) == 2
+    assert f"--scales given twice for --checkpoint {checkpoint}" in capsys.readouterr().err
+    assert not (tmp_path / "q").exists()
 
 def test_checkpoints_carry_their_configuration(tmp_path, checkpoint):
     trained = load_trained(checkpoint.parent, "cpu")  # a run folder works too

@@ -16,7 +16,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..data.images import IMAGE_EXTENSIONS, ImageReadError, read_rgb, write_png
-from .inference import restore_at_scales
+from .chain import Chain, as_chain
 from .trained import Trained
 
 
@@ -56,10 +56,12 @@ def plan_outputs(files: list[Path], out_dir: Path, overwrite: bool = False, resu
     return outputs
 
 
-def predict(trained: Trained, inputs: list[str | Path], out_dir: str | Path, overwrite: bool = False,
+def predict(trained: Trained | Chain, inputs: list[str | Path], out_dir: str | Path, overwrite: bool = False,
             resume: bool = False, tile: int = 512, overlap: int = 64, scales: tuple[float, ...] = (1.0,),
             progress: bool = True) -> tuple[list[Path], list[str]]:
-    """Derain every input into out_dir; returns the written files and one message per skipped file."""
+    """Derain every input into out_dir with a model or a chain of models; returns the written
+    files and one message per skipped file."""
+    chain = as_chain(trained, scales)
     files = collect_inputs(inputs)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -76,7 +78,7 @@ def predict(trained: Trained, inputs: list[str | Path], out_dir: str | Path, ove
             skipped.append(str(err))
             bar.write(f"skipped {err}")
             continue
-        result = restore_at_scales(trained.generator, image, scales, tile=tile, overlap=overlap, precision=trained.precision)
+        result = chain.restore(image, tile=tile, overlap=overlap)
         _write_atomically(target, result)
         written.append(target)
     return written, skipped

@@ -18,26 +18,27 @@ from tqdm import tqdm
 from ..data.pairs import find_pairs
 from ..data.training_data import folder_split_pairs
 from ..training.checkpoints import atomic_write_bytes
-from .inference import restore_at_scales
+from .chain import Chain, as_chain, passes_text
 from .metrics import PROTOCOLS, psnr, ssim
 from .trained import Trained
 
 VALIDATION = "val"
 
 
-def evaluate(data: str | Path, split: str | None = None, trained: Trained | None = None, protocols=PROTOCOLS,
+def evaluate(data: str | Path, split: str | None = None, trained: Trained | Chain | None = None, protocols=PROTOCOLS,
              crop: int = 0, tile: int = 1024, scales: tuple[float, ...] = (1.0,), progress: bool = True) -> dict:
-    """Per-image and mean PSNR/SSIM of the model (when given) and of doing nothing.
-    split 'val' means the pairs that `derain train --data` held out for validation;
-    scales, the passes of the model (inference.restore_at_scales)."""
+    """Per-image and mean PSNR/SSIM of the model or chain of models (when given) and of
+    doing nothing. split 'val' means the pairs that `derain train --data` held out for
+    validation; scales, the passes of a single model (inference.restore_at_scales)."""
+    chain = None if trained is None else as_chain(trained, scales)
     pairs = folder_split_pairs(str(data))[1] if split == VALIDATION else find_pairs(data, split)
     rows = []
     for pair in tqdm(pairs, desc="evaluating", unit="image", disable=not progress):
         rain, clean = pair.load()
         row = {"name": pair.rain.name, "width": rain.shape[1], "height": rain.shape[0]}
         outputs = {"input": rain}
-        if trained is not None:
-            outputs["model"] = restore_at_scales(trained.generator, rain, scales, tile=tile, precision=trained.precision)
+        if chain is not None:
+            outputs["model"] = chain.restore(rain, tile=tile)
         for who, image in outputs.items():
             for protocol in protocols:
                 row[f"{who}_psnr_{protocol}"] = psnr(image, clean, protocol, crop)
@@ -46,7 +47,7 @@ def evaluate(data: str | Path, split: str | None = None, trained: Trained | None
     numeric = [k for k in rows[0] if k.startswith(("input_", "model_"))]
     return {
         "data": str(data), "split": split or "all", "pairs": len(rows), "protocols": list(protocols), "border_crop": crop,
-        "checkpoint": None if trained is None else trained.describe(), "scales": list(scales),
+        "checkpoint": None if chain is None else chain.describe(), "scales": None if chain is None else chain.scales,
         "mean": {k: float(np.mean([r[k] for r in rows])) for k in numeric},
         "images": rows,
     }
@@ -72,9 +73,10 @@ def write_evaluation(result: dict, out: str | Path) -> list[Path]:
 
 def summary_lines(result: dict) -> list[str]:
     """A small table: for each protocol, the model's and doing nothing's mean PSNR/SSIM."""
+    passes = passes_text(result["scales"]) if result.get("scales") else ""
     lines = [f"{result['data']} ({result['split']}, {result['pairs']} pairs, full resolution"
              + (f", border crop {result['border_crop']}" if result["border_crop"] else "")
-             + (f", the model at scales {', '.join(f'{s:g}' for s in result['scales'])}" if result.get("scales", [1]) != [1] else "") + ")"]
+             + (f", {passes}" if passes else "") + ")"]
     for protocol in result["protocols"]:
         m = result["mean"]
         parts = [f"doing nothing {m[f'input_psnr_{protocol}']:.2f} dB / {m[f'input_ssim_{protocol}']:.4f}"]

@@ -1,0 +1,65 @@
+"""Trained models run one after another, each on the last one's output and at its own
+scales. No single model clears both kinds of real drop: a fill model (it can only mix the
+colours around a pixel) clears dark, opaque drops without overshooting, and a correction
+model un-veils what half-transparent drops let through. In a row they do both (README,
+"Two models in a row")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .inference import restore_at_scales
+from .trained import Trained, load_trained
+
+
+@dataclass(frozen=True)
+class Chain:
+    steps: tuple[tuple[Trained, tuple[float, ...]], ...]  # (model, its scales), in the order they run
+
+    def restore(self, image: np.ndarray, tile: int = 512, overlap: int = 64) -> np.ndarray:
+        for trained, scales in self.steps:
+            image = restore_at_scales(trained.generator, image, scales, tile, overlap, trained.precision)
+        return image
+
+    @property
+    def scales(self) -> list[list[float]]:
+        return [list(scales) for _, scales in self.steps]
+
+    def describe(self) -> str:
+        return "\nthen ".join(trained.describe() + (f", at scales {_text(scales)}" if scales != (1.0,) else "")
+                              for trained, scales in self.steps)
+
+
+
+def as_chain(model: Trained | Chain, scales: tuple[float, ...] = (1.0,)) -> Chain:
+    """A single model at the given scales becomes a chain of one; a chain keeps its own scales."""
+    if isinstance(model, Chain):
+        if tuple(scales) != (1.0,):
+            raise ValueError("a chain carries the scales of each of its models; pass them to load_chain, not here")
+        return model
+    return Chain(((model, tuple(scales)),))
+
+
+def load_chain(checkpoints: Sequence[str | Path], scales: Sequence[tuple[float, ...]] = (),
+               device: str = "auto") -> Chain:
+    """Models in the order given; scales: one per model, or none for all at full size."""
+    if not checkpoints:
+        raise ValueError("no checkpoint given")
+    if scales and len(scales) != len(checkpoints):
+        raise ValueError(f"{len(checkpoints)} checkpoints and {len(scales)} sets of scales: give one per checkpoint")
+    return Chain(tuple((load_trained(path, device), tuple(s)) for path, s in zip(checkpoints, scales or [(1.0,)] * len(checkpoints))))
+
+
+def passes_text(scales: list[list[float]]) -> str:
+    """What a summary line says about Chain.scales: '' for one model at full size."""
+    if len(scales) == 1:
+        return "" if list(scales[0]) == [1.0] else f"the model at scales {_text(scales[0])}"
+    return f"{len(scales)} models in a row, at scales " + " then ".join(_text(s) for s in scales)
+
+
+def _text(scales) -> str:
+    return ", ".join(f"{s:g}" for s in scales)
