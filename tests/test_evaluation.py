@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -161,6 +162,10 @@ def test_passes_at_smaller_scales_add_their_correction_and_keep_the_detail(check
     # A network that changes nothing changes nothing at any scale: the fine detail it never
     # saw at half size comes back from the full-resolution image.
     assert np.array_equal(restore_at_scales(Brighten(0.0), image, (1.0, 0.5)), image)
+    image.setflags(write=False)  # as np.asarray gives a decoded photo: read, never written, no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.array_equal(restore_at_scales(Brighten(0.0), image, (0.5,)), image)
     grey = np.full((64, 96, 3), 100, np.uint8)
     lifted = restore_at_scales(Brighten(20 / 127.5), grey, (1.0, 0.5)).astype(int)
     assert np.abs(lifted - 140).max() <= 1  # 20 grey levels from each pass

@@ -124,7 +124,7 @@ def restore_at_scales(generator: nn.Module, image: np.ndarray, scales: tuple[flo
             out = restore_tiled(generator, out, tile, overlap, precision)
             continue
         h, w = out.shape[:2]
-        full = torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1)[None].float()
+        full = torch.from_numpy(np.require(out, requirements=["C", "W"])).permute(2, 0, 1)[None].float()
         size = (max(1, round(h * scale)), max(1, round(w * scale)))
         small = F.interpolate(full, size=size, mode="bilinear", antialias=True, align_corners=False).round_().clamp_(0, 255)
         small = small[0].permute(1, 2, 0).to(torch.uint8).numpy()
