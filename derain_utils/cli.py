@@ -10,6 +10,8 @@ from . import __version__
 from .paths import BUILD_DIR, FIGURES_DIR
 from .presets import DROP_STYLES, EXPERIMENTS, PRECISIONS, REPAINTS
 
+SHEET_PHOTOS = 8  # rows of `derain predict --sheet`
+
 
 def _check_data(args) -> int:
     from .data.pairs import DataError, check_dataset
@@ -36,11 +38,11 @@ def _synth(args) -> int:
     return 0
 
 
-def _refuse_existing(paths: list[Path], overwrite: bool) -> None:
+def _refuse_existing(paths: list[Path], overwrite: bool, option: str = "--out") -> None:
     """Checked before the work starts, so a long run never ends in a refusal."""
     existing = [p for p in paths if p.exists()]
     if existing and not overwrite:
-        raise FileExistsError(f"{existing[0]} exists; pass --overwrite to replace it, or choose another --out")
+        raise FileExistsError(f"{existing[0]} exists; pass --overwrite to replace it, or choose another {option}")
 
 
 def _sheet(args) -> int:
@@ -143,12 +145,42 @@ def _predict(args) -> int:
     from .evaluation.chain import load_chain
     from .evaluation.prediction import predict
 
+    sheet = Path(args.sheet) if args.sheet else None
+    if sheet is not None:
+        _refuse_existing(_sheet_paths(sheet, args.inputs), args.overwrite, "--sheet")
     chain = load_chain(args.checkpoint, _scales_per_model(args), args.device)
     print(chain.describe())
     written, skipped = predict(chain, args.inputs, args.out, overwrite=args.overwrite, resume=args.resume,
                                tile=args.tile, overlap=args.overlap)
     print(f"wrote {len(written)} image(s) to {args.out}" + (f"; skipped {len(skipped)} unreadable file(s)" if skipped else ""))
+    if sheet is not None:
+        print("wrote " + ", ".join(str(p) for p in _prediction_sheet(args.inputs, args.out, sheet)))
     return 1 if skipped else 0
+
+
+def _sheet_paths(sheet: Path, inputs: list[str]) -> list[Path]:
+    """The files --sheet writes, refused when one of them is an input."""
+    from .course.figures import figure_paths
+    from .evaluation.prediction import collect_inputs
+
+    paths = figure_paths(sheet.stem, sheet.parent)
+    sources = {f.resolve() for f in collect_inputs(inputs)}
+    clash = [p for p in paths if p.resolve() in sources]
+    if clash:
+        raise FileExistsError(f"{clash[0]} is an input; choose another --sheet (inputs are never overwritten)")
+    return paths
+
+
+def _prediction_sheet(inputs: list[str], out_dir: str, sheet: Path) -> list[Path]:
+    """The first SHEET_PHOTOS photos, each beside its derained copy."""
+    from .course.figures import pair_sheet, save_figure
+    from .data.images import read_rgb
+    from .evaluation.prediction import collect_inputs, output_path
+
+    shown = [(f, output_path(f, Path(out_dir))) for f in collect_inputs(inputs)]
+    shown = [(f, t) for f, t in shown if t.exists()][:SHEET_PHOTOS]  # an unreadable input has no output
+    fig = pair_sheet([(read_rgb(f), read_rgb(t)) for f, t in shown], ("photo", "derained"), [f.name for f, _ in shown])
+    return save_figure(fig, sheet.stem, sheet.parent)
 
 
 def _reproduce(args) -> int:
@@ -288,6 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder: one PNG per input, named after it")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (inputs are never replaced)")
     p.add_argument("--resume", action="store_true", help="keep the outputs an interrupted run wrote; derain the rest")
+    p.add_argument("--sheet", help=f"also write SHEET.png and .pdf: the first {SHEET_PHOTOS} photos, each beside its "
+                                   "derained copy")
     p.add_argument("--tile", type=_positive, default=512, help="tile side for large images (default 512)")
     p.add_argument("--overlap", type=int, default=64, help="overlap of neighbouring tiles, blended (default 64)")
     _scales_option(p)

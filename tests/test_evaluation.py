@@ -219,6 +219,30 @@ def test_models_in_a_row_each_run_on_the_last_ones_output_at_their_own_scales(tm
     assert f"--scales given twice for --checkpoint {checkpoint}" in capsys.readouterr().err
     assert not (tmp_path / "q").exists()
 
+
+def test_predict_draws_each_photo_beside_its_derained_copy_and_never_over_an_input(tmp_path, checkpoint, rng, capsys):
+    from matplotlib.image import imread
+
+    inputs = tmp_path / "in"
+    write_image(inputs / "tall.png", random_image(rng, 80, 48))  # sorted first: its shape is every tile's
+    write_image(inputs / "wide.png", random_image(rng, 48, 80))  # fitted into it
+    (inputs / "broken.jpg").write_bytes(b"not a jpeg")  # skipped, so left out of the sheet
+    command = ["predict", str(inputs), "--checkpoint", str(checkpoint), "--device", "cpu", "--out", str(tmp_path / "out")]
+    assert main(command + ["--sheet", str(tmp_path / "look.png")]) == 1  # 1: a file was skipped
+    assert "wrote " + str(tmp_path / "look.png") in capsys.readouterr().out
+    sheet = imread(tmp_path / "look.png")
+    assert (tmp_path / "look.pdf").stat().st_size > 0 and sheet.shape[0] > sheet.shape[1]  # two rows of two 80 x 48 tiles
+    (tmp_path / "mine.pdf").write_text("the user's own")
+    assert main(command + ["--overwrite", "--sheet", str(tmp_path / "mine")]) == 1
+    assert (tmp_path / "mine.pdf").read_bytes() != b"the user's own"  # replaced: --overwrite was given
+    (tmp_path / "mine.pdf").write_text("the user's own")
+    assert main(command + ["--resume", "--sheet", str(tmp_path / "mine")]) == 2
+    assert "exists; pass --overwrite to replace it, or choose another --sheet" in capsys.readouterr().err
+    assert (tmp_path / "mine.pdf").read_text() == "the user's own"
+    before = (inputs / "wide.png").read_bytes()
+    assert main(command + ["--overwrite", "--sheet", str(inputs / "wide.png")]) == 2
+    assert "wide.png is an input" in capsys.readouterr().err and (inputs / "wide.png").read_bytes() == before
+
 def test_checkpoints_carry_their_configuration(tmp_path, checkpoint):
     trained = load_trained(checkpoint.parent, "cpu")  # a run folder works too
     assert trained.config.experiment == "pix2pix" and trained.state["version"]

@@ -58,3 +58,8 @@ def test_a_sheet_keeps_every_pixel_and_enlarges_patch_maps_without_smoothing():
     assert np.all(sheet[:g] == 1.0) and np.all(sheet[:, g + 6:2 * g + 6] == 1.0)  # white gaps
     fig = pair_sheet([[photo, grey, patches]], ("rainy", "grey", "D"), ["pair 0"])
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["rainy", "grey", "D"] and len(fig.axes) == 2  # + colour bar
+    # a photo of another shape is scaled to fit, its shape kept, centred on white
+    tall = np.full((8, 6, 3), 40, np.uint8)
+    fitted = sheet_image([photo, tall], n_cols=2)[g:g + 4, 2 * g + 6:2 * g + 12]
+    assert np.allclose(fitted[:, 1:4], 40 / 255.0, atol=1e-6)  # 8 x 6 into 4 x 6: 4 x 3, from column 1
+    assert np.all(fitted[:, :1] == 1.0) and np.all(fitted[:, 4:] == 1.0)

@@ -67,7 +67,8 @@ def pair_sheet(rows: Sequence[Sequence[np.ndarray]], titles: Sequence[str], row_
 
 def sheet_image(images: Sequence[np.ndarray], n_cols: int) -> np.ndarray:
     """The images in rows of n_cols, SHEET_GAP white pixels apart, as one (H, W, 3) float
-    image in [0, 1]; every image takes the first one's size."""
+    image in [0, 1]. Every image fills the first one's size: maps stretched to it, photos
+    of another shape scaled to fit inside it and centred on white, their shape kept."""
     h, w = images[0].shape[:2]
     tiles = torch.stack([_tile(image, h, w) for image in images])
     return make_grid(tiles, nrow=n_cols, padding=SHEET_GAP, pad_value=1.0).permute(1, 2, 0).numpy()
@@ -79,7 +80,16 @@ def _tile(image: np.ndarray, h: int, w: int) -> torch.Tensor:
         image = torch.from_numpy(np.ascontiguousarray(np.squeeze(image), dtype=np.float32))
         image = torch.nn.functional.interpolate(image[None, None], size=(h, w), mode="nearest")[0, 0].numpy()
         rgb = colormaps["viridis"](np.clip(image, 0.0, 1.0))[..., :3]
-    else:
-        image = np.squeeze(image)
-        rgb = (np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image) / 255.0
-    return torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)
+        return torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)
+    image = np.squeeze(image)
+    rgb = torch.from_numpy(np.ascontiguousarray(np.repeat(image[..., None], 3, axis=2) if image.ndim == 2 else image))
+    tile = rgb.permute(2, 0, 1).float() / 255.0
+    if tile.shape[1:] == (h, w):
+        return tile
+    scale = min(h / tile.shape[1], w / tile.shape[2])
+    size = (max(1, round(tile.shape[1] * scale)), max(1, round(tile.shape[2] * scale)))
+    fitted = torch.nn.functional.interpolate(tile[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0]
+    canvas = torch.ones(3, h, w)
+    top, left = (h - size[0]) // 2, (w - size[1]) // 2
+    canvas[:, top:top + size[0], left:left + size[1]] = fitted.clamp(0.0, 1.0)
+    return canvas

@@ -36,11 +36,16 @@ def collect_inputs(inputs: list[str | Path]) -> list[Path]:
     return files
 
 
+def output_path(source: Path, out_dir: Path) -> Path:
+    """Where the derained copy of `source` goes: a PNG named after it."""
+    return Path(out_dir) / f"{Path(source).stem}.png"
+
+
 def plan_outputs(files: list[Path], out_dir: Path, overwrite: bool = False, resume: bool = False) -> list[Path]:
     """Output path of each input, after checking that writing them loses nothing."""
     if overwrite and resume:
         raise ValueError("--overwrite replaces existing outputs and --resume keeps them: pass one of them")
-    outputs = [out_dir / f"{f.stem}.png" for f in files]
+    outputs = [output_path(f, out_dir) for f in files]
     inputs = {f.resolve() for f in files}
     seen: dict[Path, Path] = {}
     for source, target in zip(files, outputs):
