@@ -1,2 +1,2 @@
 """Scoring restorations: metrics and protocols, inference on whole photos, trained
-checkpoints, prediction on folders and the per-drop failure analysis."""
+checkpoints and chains of them, prediction on folders and the per-drop failure analysis."""

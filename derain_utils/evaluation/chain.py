@@ -34,7 +34,6 @@ class Chain:
                               for trained, scales in self.steps)
 
 
-
 def as_chain(model: Trained | Chain, scales: tuple[float, ...] = (1.0,)) -> Chain:
     """A single model at the given scales becomes a chain of one; a chain keeps its own scales."""
     if isinstance(model, Chain):
@@ -51,7 +50,8 @@ def load_chain(checkpoints: Sequence[str | Path], scales: Sequence[tuple[float, 
         raise ValueError("no checkpoint given")
     if scales and len(scales) != len(checkpoints):
         raise ValueError(f"{len(checkpoints)} checkpoints and {len(scales)} sets of scales: give one per checkpoint")
-    return Chain(tuple((load_trained(path, device), tuple(s)) for path, s in zip(checkpoints, scales or [(1.0,)] * len(checkpoints))))
+    per_model = scales or [(1.0,)] * len(checkpoints)
+    return Chain(tuple((load_trained(path, device), tuple(s)) for path, s in zip(checkpoints, per_model)))
 
 
 def passes_text(scales: list[list[float]]) -> str:
