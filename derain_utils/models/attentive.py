@@ -120,16 +120,18 @@ _SHARP = 4
 def _fill(x: torch.Tensor, scores: torch.Tensor, reach: tuple[int, ...]) -> torch.Tensor:
     """A convex combination, per pixel, of the pixel itself and of copies of the image
     seen `reach` pixels away in eight directions (blurred beyond _SHARP), weighted by
-    softmax(scores). Its
-    colours are the image's own, so a repaint can never leave the range of its
-    surroundings: no overshoot, and no tint the drop-free pixels around do not have."""
+    softmax(scores). Its colours are the image's own, so a repaint can never leave the
+    range of its surroundings: no overshoot, and no tint the drop-free pixels around do
+    not have."""
     h, w = x.shape[-2:]
     weights = torch.softmax(scores, dim=1)
     out = weights[:, :1] * x
     k = 1
     for r in reach:
-        pool = 1 if r <= _SHARP else r // 2
-        blurred = F.interpolate(F.avg_pool2d(x, pool, ceil_mode=True), size=(h, w), mode="bilinear", align_corners=False) if pool > 1 else x
+        blurred = x
+        if r > _SHARP:
+            pooled = F.avg_pool2d(x, r // 2, ceil_mode=True)
+            blurred = F.interpolate(pooled, size=(h, w), mode="bilinear", align_corners=False)
         padded = F.pad(blurred, (r, r, r, r), mode="replicate")
         for dy in (-1, 0, 1):
             for dx in (-1, 0, 1):
