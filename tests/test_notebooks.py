@@ -25,7 +25,7 @@ REPORT_FIGURES = [f"fig{n}_" for n in range(1, 16)]
 def smoke_reproduction(tmp_path_factory):
     """All notebooks on the smoke preset, with every output in a temporary folder."""
     root = tmp_path_factory.mktemp("reproduce")
-    before = {p: p.stat().st_mtime_ns for p in FIGURES_DIR.iterdir()}
+    before = {p: p.stat().st_mtime_ns for p in [*FIGURES_DIR.iterdir(), *reproduce.NOTEBOOKS_DIR.iterdir()]}
     executed = reproduce.reproduce(profile="smoke", figures_dir=str(root / "figures"), runs_dir=str(root / "runs"),
                                    out_dir=root / "notebooks")
     return root, executed, before
@@ -46,8 +46,8 @@ def test_reproduce_writes_every_report_figure_outside_figures(smoke_reproduction
         assert metrics[experiment]["test_images"] == 4 and metrics[experiment]["test_input_psnr"] != metrics[experiment]["input_psnr"]
     assert [r["row"] for r in metrics["ablation"]][:2] == ["default", "no augmentation"]
     assert all((root / "runs" / "ablation" / r["row"].replace(" ", "_") / "checkpoint.pt").is_file() for r in metrics["ablation"])
-    # the smoke run left the project's figures/ alone
-    assert {p: p.stat().st_mtime_ns for p in FIGURES_DIR.iterdir()} == before
+    # the smoke run left the project's figures/ and the committed chapters alone
+    assert {p: p.stat().st_mtime_ns for p in [*FIGURES_DIR.iterdir(), *reproduce.NOTEBOOKS_DIR.iterdir()]} == before
 
 
 def test_executed_notebooks_carry_no_warning(smoke_reproduction):
@@ -147,14 +147,16 @@ def test_data_notebook_runs_on_real_raindrop_pairs(tmp_path):
         assert (tmp_path / "figures" / name).is_file()
 
 
-def test_smoke_never_writes_into_figures(monkeypatch):
+def test_only_reproduce_writes_into_figures(monkeypatch):
     monkeypatch.delenv(chapters.OUTPUT_ENV, raising=False)
     monkeypatch.setenv(chapters.PROFILE_ENV, "smoke")
     assert chapters.open_chapter("cpu").figures_dir != FIGURES_DIR
     with pytest.raises(ValueError, match="never writes into figures"):
         chapters.open_chapter("cpu", figures_dir="figures")
     monkeypatch.delenv(chapters.PROFILE_ENV)
-    assert chapters.open_chapter("cpu").figures_dir == FIGURES_DIR
+    # a chapter run by hand in JupyterLab draws into build/, never over the committed figures
+    assert chapters.open_chapter("cpu").figures_dir == chapters.INTERACTIVE_FIGURES != FIGURES_DIR
+    assert chapters.open_chapter("cpu", figures_dir=str(FIGURES_DIR)).figures_dir == FIGURES_DIR
 
 
 def test_relative_paths_resolve_from_the_project_root(tmp_path, monkeypatch):
@@ -173,12 +175,19 @@ def test_a_run_folder_with_other_settings_is_refused(tmp_path, monkeypatch):
         other.run("pix2pix", progress=False)
 
 
-@pytest.mark.parametrize("path", sorted(reproduce.NOTEBOOKS_DIR.glob("*.ipynb")), ids=lambda p: p.name)
-def test_notebooks_are_committed_clean(path):
-    book = nbformat.read(path, as_version=4)
+def assert_chapter_shape(book):
+    """The rules every chapter keeps, with or without outputs."""
     assert book.metadata["kernelspec"]["name"] == "python3"
+    assert "papermill" not in book.metadata
+    assert not [c for c in book.cells if "injected-parameters" in c.metadata.get("tags", [])]
     code = [c for c in book.cells if c.cell_type == "code"]
-    assert all(not c.outputs and c.execution_count is None for c in code)
+    if any(c.outputs for c in code):  # published by derain reproduce: as a reader sees it
+        assert [c.execution_count for c in code] == list(range(1, len(code) + 1))
+        for output in (o for c in code for o in c.outputs):
+            assert output.output_type != "error", output
+            assert "\r" not in output.get("text", ""), "a progress bar's redraws"
+    else:
+        assert all(c.execution_count is None for c in code)
     tagged = [i for i, c in enumerate(book.cells) if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1
     # right after the imports: only markdown and one import cell come before it
@@ -187,7 +196,29 @@ def test_notebooks_are_committed_clean(path):
     for line in book.cells[tagged[0]].source.splitlines():
         name, _, value = line.partition("=")
         assert name.strip().isupper() and re.fullmatch(r'\s*("[^"]*"|-?\d+)\s*(#.*)?', value), line
+    # it opens with what the reader will learn and ends with exercises
+    assert "**What you will learn:**" in book.cells[0].source
+    assert book.cells[-1].cell_type == "markdown" and book.cells[-1].source.startswith("## Exercises")
 
+
+@pytest.mark.parametrize("path", sorted(reproduce.NOTEBOOKS_DIR.glob("*.ipynb")), ids=lambda p: p.name)
+def test_chapters_are_committed_clean_or_as_published(path):
+    assert_chapter_shape(nbformat.read(path, as_version=4))
+    assert str(PROJECT_ROOT) not in path.read_text()  # no machine's paths
+
+
+def test_a_published_chapter_reads_as_executed_without_papermills_traces(smoke_reproduction, tmp_path):
+    _, executed, _ = smoke_reproduction
+    source = executed[2]  # 03_pix2pix: a training progress bar, figures, printed findings
+    reproduce.publish(source, tmp_path / source.name)
+    book = nbformat.read(tmp_path / source.name, as_version=4)
+    assert_chapter_shape(book)
+    original = nbformat.read(reproduce.NOTEBOOKS_DIR / source.name, as_version=4)
+    assert [c.source for c in book.cells] == [c.source for c in original.cells]  # the parameters cell keeps its literals
+    images = [o for c in book.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) >= 3  # figures 3, 4 and 5, as a reader on GitHub sees them
+    text = "".join(o.get("text", "") for c in book.cells for o in c.get("outputs", []))
+    assert "saved " in text and "pix2pix: 100%" in text
 
 def test_narrative_reads_the_measured_history(smoke_reproduction):
     from derain_utils.course import narrative

@@ -8,6 +8,8 @@ run every notebook on the smoke preset in a temporary folder:
 * ``DERAIN_OUTPUT`` puts figures, metrics and runs under that folder;
 * ``DERAIN_PRECISION`` replaces the runs' precision 'auto' (``derain reproduce --precision``).
 
+A chapter run by hand (JupyterLab) writes its figures and metrics into build/figures/:
+only `derain reproduce`, which names figures/ explicitly, updates the committed ones.
 Smoke runs never write into the project's ``figures/``.
 """
 
@@ -33,6 +35,7 @@ PROFILE_ENV = "DERAIN_PROFILE"
 OUTPUT_ENV = "DERAIN_OUTPUT"
 PRECISION_ENV = "DERAIN_PRECISION"
 METRICS = "metrics.json"
+INTERACTIVE_FIGURES = BUILD_DIR / "figures"  # where a chapter run by hand saves what it draws
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ def open_chapter(profile: str = "cpu", data: str = "synthetic", seed: int = 0, d
         raise ValueError(f"{PRECISION_ENV} = {precision!r}: expected one of {', '.join(PRECISIONS)}")
     output = os.environ.get(OUTPUT_ENV)
     default_root = _output_root(profile, output)
-    figures = project_path(figures_dir) if figures_dir else default_root / "figures" if default_root else FIGURES_DIR
+    figures = project_path(figures_dir) if figures_dir else default_root / "figures" if default_root else INTERACTIVE_FIGURES
     if profile == "smoke" and figures.resolve() == FIGURES_DIR.resolve():
         raise ValueError("the smoke profile never writes into figures/; pick another FIGURES_DIR")
     runs = runs_folder(profile, runs_dir, output)

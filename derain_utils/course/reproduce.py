@@ -3,6 +3,10 @@
 Executed copies go to an ignored build folder; figures and metrics.json to figures/ (or
 wherever FIGURES_DIR points). Training runs are kept in build/runs/<profile>/, so an
 interrupted reproduction continues where it stopped and a finished one is reused.
+
+A reproduction that writes the committed figures/ also writes each executed chapter back
+over its source in notebooks/, cleaned (`publish`): a reader on GitHub then sees every
+chapter with the figures and numbers of the committed run, without running anything.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from ..paths import BUILD_DIR, PROJECT_ROOT, shown_path
+from ..paths import BUILD_DIR, FIGURES_DIR, PROJECT_ROOT, shown_path
 from ..presets import TrainConfig
+from ..training.checkpoints import atomic_write_bytes
 from .chapters import OUTPUT_ENV, PRECISION_ENV, PROFILE_ENV, runs_folder
 from .viewer import STATIC_ENV
 
@@ -48,8 +53,13 @@ def reproduce(profile: str = "cpu", data: str = "synthetic", seed: int = 0, devi
               figures_dir: str = "", runs_dir: str = "", out_dir: Path | None = None,
               kernel: str = "python3", precision: str = "", estimate: bool = True) -> list[Path]:
     """Run every notebook with these parameters; returns the executed copies (in out_dir,
-    build/notebooks/ by default). precision (if given) replaces the runs' 'auto';
-    estimate: first say how long it will take here."""
+    build/notebooks/ by default). figures_dir: figures/ when empty (but for smoke runs);
+    a run that writes figures/ also publishes every executed chapter over its source.
+    precision (if given) replaces the runs' 'auto'; estimate: first say how long it will
+    take here."""
+    if not figures_dir and profile != "smoke":  # a smoke run keeps to its own folder (chapters.open_chapter)
+        figures_dir = str(FIGURES_DIR)
+    publish_to = NOTEBOOKS_DIR if figures_dir and Path(figures_dir).resolve() == FIGURES_DIR.resolve() else None
     parameters = dict(PROFILE=profile, DATA=data, SEED=seed, DEVICE=device, FIGURES_DIR=figures_dir, RUNS_DIR=runs_dir)
     # The kernels inherit the environment: the parameters given here must win over it, and
     # executed copies show static sheets, not widgets nobody can move.
@@ -58,7 +68,7 @@ def reproduce(profile: str = "cpu", data: str = "synthetic", seed: int = 0, devi
         if estimate:
             print(announce(profile, data, seed, device, runs_folder(profile, runs_dir),
                            os.environ.get(PRECISION_ENV) or "auto"), flush=True)
-        return _run_all(parameters, Path(out_dir or BUILD_DIR / "notebooks"), kernel)
+        return _run_all(parameters, Path(out_dir or BUILD_DIR / "notebooks"), kernel, publish_to)
 
 
 @contextmanager
@@ -123,7 +133,33 @@ def _epochs_done(folder: Path) -> int:
     return len(json.loads(history.read_text()).get("epochs", [])) if history.is_file() else 0
 
 
-def _run_all(parameters: dict, out_dir: Path, kernel: str) -> list[Path]:
+def publish(executed: Path, target: Path) -> None:
+    """Write an executed notebook over its source as a reader should see it: without
+    papermill's injected-parameters cell and bookkeeping, progress bars in their last state
+    (report.clean_outputs), code cells numbered 1, 2, ... The parameters cell keeps its
+    literals, so the chapter still runs, and reproduces, as it did."""
+    import nbformat
+
+    from .report import clean_outputs
+
+    book = nbformat.read(executed, as_version=4)
+    book.cells = [c for c in book.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+    book.metadata.pop("papermill", None)
+    count = 0
+    for cell in book.cells:
+        for key in ("papermill", "execution"):
+            cell.metadata.pop(key, None)
+        if cell.cell_type == "code":
+            count += 1
+            cell.execution_count = count
+            cell.outputs = clean_outputs(cell.outputs)
+            for output in cell.outputs:
+                if "execution_count" in output:
+                    output.execution_count = count
+    atomic_write_bytes(target, (nbformat.writes(book) + "\n").encode())
+
+
+def _run_all(parameters: dict, out_dir: Path, kernel: str, publish_to: Path | None = None) -> list[Path]:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -149,6 +185,8 @@ def _run_all(parameters: dict, out_dir: Path, kernel: str) -> list[Path]:
                 f"the cell that starts with: {first_line}\nthe executed copy with the full traceback is {target}"
             ) from None
         print(f"[{i}/{len(todo)}] {source.name} done in {time.perf_counter() - tic:.0f} s", flush=True)
+        if publish_to is not None:
+            publish(target, publish_to / source.name)
         done.append(target)
     print(f"all {len(todo)} notebooks ran in {(time.perf_counter() - start) / 60:.1f} min")
     return done
