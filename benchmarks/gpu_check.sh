@@ -3,7 +3,7 @@
 # of each experiment, the best experiment trained for --train-seconds (default 240) and
 # scored, and one notebook run by papermill on the GPU; on a CPU the same steps at the
 # smoke profile. Under 8 minutes on one GPU. Writes $OUT (default build/gpu_check).
-#   OUT=/tmp/check bash benchmarks/gpu_check.sh --train-seconds 150
+#   OUT=build/gpu_check bash benchmarks/gpu_check.sh --train-seconds 150
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-build/gpu_check}

@@ -92,12 +92,12 @@ _PROFILE = {
                   unet=dict(depth=6, base=64), patch=dict(base=64),
                   attentive=dict(base=32, depth=5), attentive_patch=dict(base=32)),
     # Sized so that chapters 1-4 take at most 30 minutes on a 2-core AVX2 laptop in fp32
-    # (benchmarks/README.md): a 16-channel PatchGAN (same layers and 70x70 receptive field,
-    # 1.4x faster steps; Pix2Pix in fp32 ended at 23.16 dB after 12 epochs with it, 23.10
-    # after 18 with 32 channels), 12 epochs of Pix2Pix, 4 of the baseline (it collapses
-    # either way: 5.14 dB after 4 epochs, 9.49 after 8). Experiment 4 trains for 19 epochs,
-    # no longer than Pix2Pix's 12 (225 against 371 s back to back, fp32, 2-core AVX2 EPYC,
-    # 2026-12-01): its fixed drops save the rendering time the two more epochs cost.
+    # (docs/journal.md has the measurements): a 16-channel PatchGAN (same layers and 70x70
+    # receptive field, 1.4x faster steps; Pix2Pix in fp32 ended at 23.16 dB after 12 epochs
+    # with it, 23.10 after 18 with 32 channels), 12 epochs of Pix2Pix, 4 of the baseline (it
+    # collapses either way: 5.14 dB after 4 epochs, 9.49 after 8). Experiment 4 trains for
+    # 19 epochs, no longer than Pix2Pix's 12 (225 against 371 s back to back, fp32, 2-core
+    # AVX2 EPYC): its fixed drops save the rendering time the two more epochs cost.
     "cpu": dict(image_size=128, batch_size=8, epochs=dict(baseline=4, pix2pix=12, stabilized=12, attentive=19), train_pairs=768, val_pairs=32,
                 channels_last=True, unet=dict(depth=6, base=32), patch=dict(base=16), attentive=dict(base=16, depth=4),
                 attentive_patch=dict(base=8)),

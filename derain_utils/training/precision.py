@@ -21,7 +21,7 @@ import torch
 from ..presets import PRECISIONS
 
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-# Measured on a 2-core AMD EPYC with AVX2 only (issue 10): Pix2Pix cpu-profile step.
+# Measured on a 2-core AMD EPYC with AVX2 only (benchmarks/README.md): Pix2Pix cpu-profile step.
 EMULATED_BF16_SLOWDOWN = "16x slower there (0.7 against 11.5 images/s for a Pix2Pix step on a 2-core AVX2-only EPYC)"
 
 
