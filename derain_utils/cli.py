@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .paths import BUILD_DIR, FIGURES_DIR
+from .paths import BUILD_DIR, FIGURES_DIR, shown_path
 from .presets import DROP_STYLES, EXPERIMENTS, PRECISIONS, REPAINTS
 
 SHEET_PHOTOS = 8  # rows of `derain predict --sheet`
@@ -202,10 +202,14 @@ def _reproduce(args) -> int:
 
 
 def _report(args) -> int:
-    from .course.report import build_report
+    from .course.report import build_report, publish_results
 
-    out = build_report(metrics_path=Path(args.metrics), out_dir=Path(args.out), notebooks_dir=Path(args.notebooks))
+    metrics = Path(args.metrics).resolve()
+    out = build_report(metrics_path=metrics, out_dir=Path(args.out), notebooks_dir=Path(args.notebooks))
     print(f"wrote {out}")
+    if metrics == (FIGURES_DIR / "metrics.json").resolve():  # the committed numbers: refresh their committed text
+        changed = publish_results(metrics)
+        print("updated " + ", ".join(shown_path(p) for p in changed) if changed else "report/report.md and README.md already agree with the metrics")
     return 0
 
 
@@ -338,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     _precision_option(p)
     p.set_defaults(run=_reproduce)
 
-    p = sub.add_parser("report", help="build the written report to HTML with its measured numbers")
+    p = sub.add_parser("report", help="fill the report and README's results in from metrics.json, and build the report to HTML")
     p.add_argument("--metrics", default=str(FIGURES_DIR / "metrics.json"), help="metrics.json beside the figures (default figures/)")
     p.add_argument("--out", default=str(BUILD_DIR / "report"), help="output folder (default build/report)")
     p.add_argument("--notebooks", default=str(BUILD_DIR / "notebooks"),

@@ -1,11 +1,14 @@
-"""The written report, built to HTML with its numbers filled in from figures/metrics.json.
+"""The written report and the README's results, both generated from figures/metrics.json.
 
-report/report.md is Markdown with Jinja2 placeholders: ``{{ table }}`` is the results
-table, ``{{ ablation }}`` experiment 4's ablation and ``{{ m.pix2pix.psnr | db }}`` any
-single measured number, so no number in the report is typed by hand. Figures are copied beside the HTML, so the output folder can be
-opened or shared on its own. The executed notebooks are exported beside it too (nbconvert's
-HTML exporter), and each figure links to the chapter that drew it: a reader sees every
-chapter's output without running anything.
+report/report.md.jinja is Markdown with Jinja2 placeholders: ``{{ table }}`` is the
+results table, ``{{ ablation }}`` experiment 4's ablation and ``{{ m.pix2pix.psnr | db }}``
+any single measured number, so no number in the report is typed by hand. `derain report`
+renders it into report/report.md (committed, so the report reads with its numbers on
+GitHub), into the README's results section (between RESULTS_BEGIN and RESULTS_END), and
+into build/report/index.html, with the figures copied beside it and the executed
+notebooks exported beside them (nbconvert's HTML exporter), each figure linked to the
+chapter that drew it. A test renders both again from the committed metrics and fails
+when a committed number disagrees.
 """
 
 from __future__ import annotations
@@ -20,8 +23,13 @@ import markdown
 
 from ..paths import BUILD_DIR, FIGURES_DIR, PROJECT_ROOT
 from .ablation import ablation_table
+from .real_photos import real_table
 
-REPORT_SOURCE = PROJECT_ROOT / "report" / "report.md"
+REPORT_TEMPLATE = PROJECT_ROOT / "report" / "report.md.jinja"
+REPORT_MARKDOWN = PROJECT_ROOT / "report" / "report.md"
+README = PROJECT_ROOT / "README.md"
+RESULTS_BEGIN = "<!-- results: written by `derain report` from figures/metrics.json; edit the metrics, not this table -->"
+RESULTS_END = "<!-- end of results -->"
 EXPERIMENT_NAMES = {"baseline": "Baseline GAN (exp. 1)", "pix2pix": "Pix2Pix (exp. 2)", "stabilized": "Pix2Pix stabilized (exp. 3)",
                     "attentive": "Find the drops, repaint only there (exp. 4)"}
 
@@ -86,22 +94,35 @@ def published_table() -> str:
     return "\n".join(lines)
 
 
+def clean_outputs(outputs: list) -> list:
+    """A cell's outputs as a reader should see them: consecutive stream outputs merged and
+    a progress bar's redraws (carriage returns) reduced to its last state, as a terminal
+    would show it."""
+    import nbformat
+    from nbconvert.preprocessors import CoalesceStreamsPreprocessor
+
+    cell, _ = CoalesceStreamsPreprocessor().preprocess_cell(nbformat.v4.new_code_cell(outputs=outputs), {}, 0)
+    for output in cell.outputs:
+        if output.output_type == "stream":
+            output.text = output.text.replace("\r", "")
+    return cell.outputs
+
+
 def export_notebooks(notebooks_dir: Path, out_dir: Path) -> dict[str, str]:
     """The executed notebooks of notebooks_dir as HTML pages in out_dir/notebooks/; returns
     which page drew each figure (file name -> page), read from the notebooks' own
     "saved figures/figN_....png" lines."""
     import nbformat
     from nbconvert import HTMLExporter
-    from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
     exporter = HTMLExporter(template_name="lab")
-    # A progress bar redraws its line with carriage returns; the page shows what a terminal
-    # would, its last state, instead of every redraw.
-    exporter.register_preprocessor(CoalesceStreamsPreprocessor(), enabled=True)
     (out_dir / "notebooks").mkdir(parents=True, exist_ok=True)
     pages = {}
     for path in sorted(Path(notebooks_dir).glob("*.ipynb")):
         notebook = nbformat.read(path, as_version=4)
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                cell.outputs = clean_outputs(cell.outputs)
         page = f"notebooks/{path.stem}.html"
         (out_dir / page).write_text(exporter.from_notebook_node(notebook)[0])
         for cell in notebook.cells:
@@ -112,27 +133,64 @@ def export_notebooks(notebooks_dir: Path, out_dir: Path) -> dict[str, str]:
     return pages
 
 
-def build_report(source: Path = REPORT_SOURCE, metrics_path: Path = FIGURES_DIR / "metrics.json",
-                 out_dir: Path = BUILD_DIR / "report", notebooks_dir: Path = BUILD_DIR / "notebooks") -> Path:
-    """Render the report to out_dir/index.html, with the figures it uses copied beside it
-    and, when notebooks_dir holds executed notebooks, their HTML pages, linked from the
-    figures they drew."""
-    source, metrics_path, out_dir = Path(source), Path(metrics_path), Path(out_dir)
-    if not metrics_path.is_file():
-        raise FileNotFoundError(f"{metrics_path}: no metrics; run `derain reproduce` first")
-    metrics = json.loads(metrics_path.read_text())
+def _environment() -> jinja2.Environment:
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
     env.filters["db"] = lambda v: f"{v:.2f} dB"
+    env.filters["gain"] = lambda v: f"{v:+.2f} dB"
     env.filters["f2"] = lambda v: f"{v:.2f}"
     env.filters["f3"] = lambda v: f"{v:.3f}"
     env.filters["pct"] = lambda v: f"{100 * v:.0f}%"
     env.filters["minutes"] = lambda v: f"{v / 60:.1f} min"
+    return env
+
+
+def render_report(metrics: dict, template: Path = REPORT_TEMPLATE) -> str:
+    """The report as Markdown, every placeholder filled in from metrics; figures are linked
+    as ../figures/, so the text reads from report/ on GitHub."""
+    names = {k: v for k, v in EXPERIMENT_NAMES.items() if k in metrics}
     try:
-        text = env.from_string(source.read_text()).render(m=metrics, table=results_table(metrics), published=published_table(),
-                                                          ablation=ablation_table(metrics["ablation"]) if "ablation" in metrics else "",
-                                                          published_protocol=PUBLISHED_PROTOCOL)
+        return _environment().from_string(Path(template).read_text()).render(
+            m=metrics, table=results_table(metrics), published=published_table(), published_protocol=PUBLISHED_PROTOCOL,
+            ablation=ablation_table(metrics["ablation"]) if "ablation" in metrics else "",
+            real={p: real_table(metrics.get("real", {}), names, p) for p in ("rgb", "y-basicsr", "y-opencv")})
     except jinja2.UndefinedError as err:
-        raise ValueError(f"{source}: a placeholder has no value in {metrics_path} ({err.message})") from None
+        raise ValueError(f"{template}: a placeholder has no value in the metrics ({err.message})") from None
+
+
+def results_block(metrics: dict) -> str:
+    """The README's results at a glance: doing nothing and every experiment on the test
+    images and on every folder of real pairs the reproduction found, RGB PSNR / SSIM."""
+    rows = results_rows(metrics)
+    real = metrics.get("real", {})
+    keys = ["nothing"] + [k for k in EXPERIMENT_NAMES if k in metrics]
+    head = ["method", f"test images ({metrics[keys[1]].get('test_images', 0)})"] + [f"{f} ({real[f]['pairs']} real pairs)" for f in real]
+    lines = ["| " + " | ".join(head) + " |", "| --- |" + " ---: |" * (len(head) - 1)]
+    for key, row in zip(keys, rows):
+        cells = [row["method"], "-" if row["test_psnr"] is None else f"{row['test_psnr']:.2f} / {row['test_ssim']:.3f}"]
+        cells += [f"{real[f]['scores'][key]['rgb']['psnr']:.2f} / {real[f]['scores'][key]['rgb']['ssim']:.3f}" for f in real]
+        lines.append("| " + " | ".join(cells) + " |")
+    setup = metrics["setup"]
+    lines.append("")
+    lines.append(f"PSNR (dB) / SSIM over RGB, one run each: profile `{setup['profile']}`, data `{setup['data']}`, "
+                 f"seed {setup['seed']}, precision {setup['precision']}.")
+    return "\n".join(lines)
+
+
+def with_results(readme: str, metrics: dict) -> str:
+    """The README text with its results section replaced by results_block(metrics)."""
+    begin, end = readme.find(RESULTS_BEGIN), readme.find(RESULTS_END)
+    if begin < 0 or end < begin:
+        raise ValueError(f"{README}: no results section (the lines {RESULTS_BEGIN!r} and {RESULTS_END!r})")
+    return readme[:begin + len(RESULTS_BEGIN)] + "\n" + results_block(metrics) + "\n" + readme[end:]
+
+
+def build_report(metrics_path: Path = FIGURES_DIR / "metrics.json", out_dir: Path = BUILD_DIR / "report",
+                 notebooks_dir: Path = BUILD_DIR / "notebooks", template: Path = REPORT_TEMPLATE) -> Path:
+    """Render the report to out_dir/index.html, with the figures it uses copied beside it
+    and, when notebooks_dir holds executed notebooks, their HTML pages, linked from the
+    figures they drew."""
+    metrics_path, out_dir = Path(metrics_path), Path(out_dir)
+    text = render_report(_read_metrics(metrics_path), template)
     figures = metrics_path.parent
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "figures").mkdir(exist_ok=True)
@@ -141,7 +199,7 @@ def build_report(source: Path = REPORT_SOURCE, metrics_path: Path = FIGURES_DIR 
     def local_copy(match: re.Match) -> str:
         name = Path(match.group(2)).name
         if not (figures / name).is_file():
-            raise FileNotFoundError(f"{source}: figure {name} is not in {figures}")
+            raise FileNotFoundError(f"{template}: figure {name} is not in {figures}")
         shutil.copy2(figures / name, out_dir / "figures" / name)
         image = f"{match.group(1)}(figures/{name})"
         if name not in pages:
@@ -157,3 +215,21 @@ def build_report(source: Path = REPORT_SOURCE, metrics_path: Path = FIGURES_DIR 
     out = out_dir / "index.html"
     out.write_text(html)
     return out
+
+
+def publish_results(metrics_path: Path = FIGURES_DIR / "metrics.json") -> list[Path]:
+    """Write the committed report/report.md and the README's results section from the
+    committed metrics; returns the files that changed."""
+    metrics = _read_metrics(Path(metrics_path))
+    changed = []
+    for path, text in ((REPORT_MARKDOWN, render_report(metrics)), (README, with_results(README.read_text(), metrics))):
+        if not path.is_file() or path.read_text() != text:
+            path.write_text(text)
+            changed.append(path)
+    return changed
+
+
+def _read_metrics(path: Path) -> dict:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no metrics; run `derain reproduce` first")
+    return json.loads(path.read_text())

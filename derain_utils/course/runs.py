@@ -156,3 +156,11 @@ class ExperimentRun:
         return {"final_d_loss": self.last["d_loss"], "final_d_acc_real": self.last["d_acc_real"],
                 "final_d_acc_fake": self.last["d_acc_fake"],
                 "mean_d_acc_last_half": float(np.mean([(e["d_acc_real"] + e["d_acc_fake"]) / 2 for e in epochs[len(epochs) // 2:]]))}
+
+
+def failure_summary(failures: dict) -> dict:
+    """What metrics.json keeps of ExperimentRun.failures(): PSNR inside and outside the
+    drops for the model and for doing nothing, the drops' share of the pixels, and how many
+    drops end closer to the clean photo."""
+    return {"drop_share": failures["drop_share"], **failures["regions"], "drops": len(failures["drops"]),
+            "drops_better": sum(d["gain"] > 0 for d in failures["drops"])}

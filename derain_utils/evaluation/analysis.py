@@ -173,12 +173,10 @@ def _listed(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
-def real_and_rendered(folders: str, n: int, size: int = 128, seed: int = 0, styles: str = "crisp") -> dict[str, list[Sample]]:
-    """Crops of size x size of pairs rendered in each style ("rendered, <style>") and of
-    every folder of real pairs that is present (both comma-separated), at the same scale,
-    for the realism check. Folders resolve from the project root; a missing one is
-    named and skipped (the real test images are not part of the repository), and with none
-    present the result is empty."""
+def present_folders(folders: str) -> dict[str, str]:
+    """The folders of a comma-separated notebook parameter that exist, by name (resolved
+    from the project root); each missing one is named and left out (the real test images
+    are not part of the repository)."""
     from ..paths import project_path
 
     found = {}
@@ -187,7 +185,17 @@ def real_and_rendered(folders: str, n: int, size: int = 128, seed: int = 0, styl
         if path.is_dir():
             found[path.name] = str(path.resolve())
         else:
-            print(f"no real pairs at {folder}: left out of the comparison")
+            print(f"no real pairs at {folder}: left out")
+    return found
+
+
+def real_and_rendered(folders: str, n: int, size: int = 128, seed: int = 0, styles: str = "crisp") -> dict[str, list[Sample]]:
+    """Crops of size x size of pairs rendered in each style ("rendered, <style>") and of
+    every folder of real pairs that is present (both comma-separated), at the same scale,
+    for the realism check. Folders resolve from the project root; a missing one is
+    named and skipped (the real test images are not part of the repository), and with none
+    present the result is empty."""
+    found = present_folders(folders)
     if not found:
         return {}
     rendered = {f"rendered, {style}": load_sample("synthetic", n, size, seed, style) for style in _listed(styles)}
