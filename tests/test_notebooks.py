@@ -208,9 +208,11 @@ def test_chapters_are_committed_clean_or_as_published(path):
 
 
 def test_a_published_chapter_reads_as_executed_without_papermills_traces(smoke_reproduction, tmp_path):
-    _, executed, _ = smoke_reproduction
+    root, executed, _ = smoke_reproduction
     source = executed[2]  # 03_pix2pix: a training progress bar, figures, printed findings
-    reproduce.publish(source, tmp_path / source.name)
+    assert str(root) in source.read_text()  # it says where its runs are
+    reproduce.publish(source, tmp_path / source.name, root=root)
+    assert str(root) not in (tmp_path / source.name).read_text()  # from the project's root, as a reader's clone has them
     book = nbformat.read(tmp_path / source.name, as_version=4)
     assert_chapter_shape(book)
     original = nbformat.read(reproduce.NOTEBOOKS_DIR / source.name, as_version=4)
@@ -305,3 +307,43 @@ def test_exported_pages_show_a_progress_bar_in_its_last_state(tmp_path):
     assert export_notebooks(tmp_path / "in", tmp_path / "out") == {"fig4_pix2pix_losses.png": "notebooks/03_pix2pix.html"}
     page = (tmp_path / "out" / "notebooks" / "03_pix2pix.html").read_text()
     assert "pix2pix: 100%" in page and "pix2pix:  10%" not in page and "pix2pix:  50%" not in page
+
+
+def test_published_pictures_take_few_bytes_and_keep_their_content(rng):
+    import base64
+    import io
+
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from derain_utils.course.outputs import compact_images
+
+    def shown(fig) -> dict:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        plt.close(fig)
+        return nbformat.v4.new_output("display_data", data={"image/png": base64.b64encode(buffer.getvalue()).decode(), "text/plain": "<Figure>"})
+
+    photo, ax = plt.subplots(figsize=(6, 4))
+    ax.imshow(np.asarray(Image.fromarray(rng.integers(0, 256, (24, 36, 3), dtype=np.uint8)).resize((600, 400), Image.BICUBIC)))
+    plot, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(np.arange(10), np.arange(10) ** 2)
+    sheet, curve = shown(photo), shown(plot)
+    png_bytes = len(base64.b64decode(sheet.data["image/png"]))
+    kept = compact_images([sheet, nbformat.from_dict(dict(sheet)), curve])  # the sheet shown twice in a row
+    assert len(kept) == 2
+    jpeg = base64.b64decode(kept[0].data["image/jpeg"])
+    assert "image/png" not in kept[0].data and len(jpeg) < png_bytes / 2  # a photo: JPEG
+    assert Image.open(io.BytesIO(jpeg)).size == Image.open(io.BytesIO(base64.b64decode(sheet.data["image/png"]))).size
+    assert "image/png" in kept[1].data and "image/jpeg" not in kept[1].data  # a plot stays sharp
+
+
+def test_a_published_progress_bar_shows_its_closed_state_only():
+    from derain_utils.course.outputs import clean_outputs
+
+    stream = lambda name, text: nbformat.v4.new_output("stream", name=name, text=text)
+    outputs = clean_outputs([stream("stderr", "pairs: 100%|##|\nstep:  10%|#"), stream("stdout", "epoch 1/2: 20.1 dB\n"),
+                             stream("stderr", "\rstep:  50%|#####"), stream("stdout", "epoch 2/2: 21.3 dB\n"),
+                             stream("stderr", "\rstep: 100%|##########|\n")])
+    assert [(o.name, o.text) for o in outputs] == [("stderr", "pairs: 100%|##|\n"), ("stdout", "epoch 1/2: 20.1 dB\nepoch 2/2: 21.3 dB\n"),
+                                                   ("stderr", "step: 100%|##########|\n")]

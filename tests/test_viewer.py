@@ -40,4 +40,4 @@ def test_the_viewer_shows_what_the_model_makes_of_each_held_out_image(tmp_path, 
     monkeypatch.setenv(STATIC_ENV, "1")  # papermill and nbval: a static sheet of the first image
     sheet = compare(run, "test")
     assert isinstance(sheet, plt.Figure) and [t.get_text() for t in sheet.axes[0].get_xticklabels()] == list(STAGES)
-    plt.close(sheet)
+    assert not plt.fignum_exists(sheet.number)  # closed: a notebook shows it once, as the cell's result

@@ -23,6 +23,7 @@ import markdown
 
 from ..paths import BUILD_DIR, FIGURES_DIR, PROJECT_ROOT
 from .ablation import ablation_table
+from .outputs import clean_outputs
 from .real_photos import real_table
 
 REPORT_TEMPLATE = PROJECT_ROOT / "report" / "report.md.jinja"
@@ -88,24 +89,63 @@ def results_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+# How far apart two runs of one configuration land (docs/journal.md): an 8-epoch ablation
+# row moved by up to 0.3 dB with nothing changed, and differences under about half a
+# decibel between two models are not told apart by one run each.
+ROW_NOISE_DB = 0.3
+RESOLVED_DB = 0.5
+
+
+def ablation_reading(results: list[dict]) -> str:
+    """Which ablation rows land clearly away from the default, on both photo sets, and
+    which stay within the noise of one run."""
+    default = results[0]
+    apart = {"below": [], "above": []}
+    within = []
+    for r in results[1:]:
+        deltas = (r["psnr"] - default["psnr"], r["test_psnr"] - default["test_psnr"])
+        side = "below" if max(deltas) < -ROW_NOISE_DB else "above" if min(deltas) > ROW_NOISE_DB else None
+        (apart[side] if side else within).append((r["row"], deltas))
+    listed = lambda rows: ", ".join(f"*{row}* ({abs(v):.2f} / {abs(t):.2f} dB)" for row, (v, t) in rows)
+    head = (f"Rows farther than {ROW_NOISE_DB} dB from the default on both the validation and the test photos "
+            f"(the most one row moved with nothing changed; differences as validation / test)")
+    if not apart["below"] and not apart["above"]:
+        return head + ": none. At this budget the table tells none of these ideas apart."
+    said = []
+    if apart["below"]:
+        said.append(f"below it, {listed(apart['below'])}: what {'this row takes' if len(apart['below']) == 1 else 'these rows take'} away pays")
+    if apart["above"]:
+        said.append(f"above it, {listed(apart['above'])}: {'this change' if len(apart['above']) == 1 else 'these changes'} would pay")
+    rest = f" The other rows ({', '.join(row for row, _ in within)}) stay within the noise of one run." if within else ""
+    return head + ": " + "; ".join(said) + "." + rest
+
+
+def real_verdict(real: dict) -> str:
+    """What experiment 4's gains on the real pairs say, read against the noise of one run."""
+    gains = [r["scores"]["attentive"]["rgb"]["psnr"] - r["scores"]["nothing"]["rgb"]["psnr"] for r in real.values()]
+    if all(g >= RESOLVED_DB for g in gains):
+        return "what the rendered drops teach carries over to these real lenses"
+    if all(abs(g) < RESOLVED_DB for g in gains):
+        return "within the noise of one run, so what the rendered drops teach hardly carries over to real lenses"
+    if all(g <= -RESOLVED_DB for g in gains):
+        return "what the rendered drops teach does not carry over to real lenses"
+    return "it gains on some real lenses and not on others"
+
+
+def report_models_on_real(real: dict) -> str:
+    """Whether the report's three models beat doing nothing on any real set."""
+    names = {"baseline": "the baseline", "pix2pix": "Pix2Pix", "stabilized": "stabilized Pix2Pix"}
+    above = [label for key, label in names.items()
+             if any(r["scores"][key]["rgb"]["psnr"] > r["scores"]["nothing"]["rgb"]["psnr"] for r in real.values())]
+    if not above:
+        return "the report's three models end below doing nothing on every set"
+    return f"of the report's three models, {' and '.join(above)} beat doing nothing on at least one set"
+
+
 def published_table() -> str:
     lines = ["| method (published, real Raindrop test_a) | PSNR (dB, y-opencv) | SSIM (y-opencv) |", "| --- | ---: | ---: |"]
     lines += [f"| {name} | {p:.2f} | {s:.4f} |" for name, p, s in PUBLISHED_TEST_A]
     return "\n".join(lines)
-
-
-def clean_outputs(outputs: list) -> list:
-    """A cell's outputs as a reader should see them: consecutive stream outputs merged and
-    a progress bar's redraws (carriage returns) reduced to its last state, as a terminal
-    would show it."""
-    import nbformat
-    from nbconvert.preprocessors import CoalesceStreamsPreprocessor
-
-    cell, _ = CoalesceStreamsPreprocessor().preprocess_cell(nbformat.v4.new_code_cell(outputs=outputs), {}, 0)
-    for output in cell.outputs:
-        if output.output_type == "stream":
-            output.text = output.text.replace("\r", "")
-    return cell.outputs
 
 
 def export_notebooks(notebooks_dir: Path, out_dir: Path) -> dict[str, str]:
@@ -152,6 +192,10 @@ def render_report(metrics: dict, template: Path = REPORT_TEMPLATE) -> str:
         return _environment().from_string(Path(template).read_text()).render(
             m=metrics, table=results_table(metrics), published=published_table(), published_protocol=PUBLISHED_PROTOCOL,
             ablation=ablation_table(metrics["ablation"]) if "ablation" in metrics else "",
+            real_sets=metrics.get("real", {}),
+            ablation_reading=ablation_reading(metrics["ablation"]) if "ablation" in metrics else "",
+            verdict_real=real_verdict(metrics["real"]) if metrics.get("real") else "",
+            report_models_real=report_models_on_real(metrics["real"]) if metrics.get("real") else "",
             real={p: real_table(metrics.get("real", {}), names, p) for p in ("rgb", "y-basicsr", "y-opencv")})
     except jinja2.UndefinedError as err:
         raise ValueError(f"{template}: a placeholder has no value in the metrics ({err.message})") from None

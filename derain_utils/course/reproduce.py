@@ -133,14 +133,15 @@ def _epochs_done(folder: Path) -> int:
     return len(json.loads(history.read_text()).get("epochs", [])) if history.is_file() else 0
 
 
-def publish(executed: Path, target: Path) -> None:
+def publish(executed: Path, target: Path, root: Path = PROJECT_ROOT) -> None:
     """Write an executed notebook over its source as a reader should see it: without
-    papermill's injected-parameters cell and bookkeeping, progress bars in their last state
-    (report.clean_outputs), code cells numbered 1, 2, ... The parameters cell keeps its
-    literals, so the chapter still runs, and reproduces, as it did."""
+    papermill's injected-parameters cell and bookkeeping, outputs as a reader should see
+    them (outputs.clean_outputs, outputs.compact_images), paths inside the project `root`
+    shown from it, code cells numbered 1, 2, ... The parameters cell keeps its literals, so
+    the chapter still runs, and reproduces, as it did."""
     import nbformat
 
-    from .report import clean_outputs
+    from .outputs import clean_outputs, compact_images
 
     book = nbformat.read(executed, as_version=4)
     book.cells = [c for c in book.cells if "injected-parameters" not in c.metadata.get("tags", [])]
@@ -152,7 +153,10 @@ def publish(executed: Path, target: Path) -> None:
         if cell.cell_type == "code":
             count += 1
             cell.execution_count = count
-            cell.outputs = clean_outputs(cell.outputs)
+            cell.outputs = compact_images(clean_outputs(cell.outputs))
+            for output in cell.outputs:
+                if output.output_type == "stream":
+                    output.text = output.text.replace(f"{Path(root).resolve()}/", "")
             for output in cell.outputs:
                 if "execution_count" in output:
                     output.execution_count = count

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 
+import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image
 
@@ -49,8 +50,10 @@ def compare(run, split: str = "val"):
         rain, out, clean = images(index)
         return f"{dataset.name(index)}: restored {psnr(out, clean):.2f} dB, doing nothing {psnr(rain, clean):.2f} dB"
 
-    def static():
-        return pair_sheet([images(0)], STAGES, [caption(0)])
+    def static():  # shown once, as the cell's result: closed, so the inline backend does not show it again
+        sheet = pair_sheet([images(0)], STAGES, [caption(0)])
+        plt.close(sheet)
+        return sheet
 
     if os.environ.get(STATIC_ENV):
         return static()

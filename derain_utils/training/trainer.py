@@ -26,7 +26,7 @@ from ..data.training_data import build_datasets
 from ..evaluation.inference import restore, to_model_range
 from ..evaluation.metrics import discriminator_accuracy, psnr, ssim
 from ..models import build_discriminator, build_generator, has_mask
-from ..paths import PROJECT_ROOT
+from ..paths import PROJECT_ROOT, shown_path
 from ..presets import TrainConfig
 from . import distributed
 from .checkpoints import code_changed_since, git_commit, load_checkpoint, save_checkpoint, write_history
@@ -391,13 +391,13 @@ def ensure_trained(config: TrainConfig, folder: Path, device: str = "auto", prog
         raise ValueError(f"{folder} holds a {saved.experiment} run with other settings ({', '.join(changed)}); "
                          "pass another RUN_DIR, or delete that folder to train again")
     if state["epoch"] < config.epochs:
-        print(f"continuing the interrupted run in {folder} from epoch {state['epoch']}")
+        print(f"continuing the interrupted run in {shown_path(folder)} from epoch {state['epoch']}")
         train(config, folder, resume=True, device=device, progress=progress)
     elif code_changed_since(PROJECT_ROOT, state.get("git_commit")):
-        print(f"reusing the finished run in {folder}, trained at commit {state['git_commit'][:10]}: the code in derain_utils "
+        print(f"reusing the finished run in {shown_path(folder)}, trained at commit {state['git_commit'][:10]}: the code in derain_utils "
               "has changed since, so its numbers may differ from a new run; delete the folder to train it again")
     else:
-        print(f"reusing the finished run in {folder}")
+        print(f"reusing the finished run in {shown_path(folder)}")
 
 
 def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, overwrite: bool = False,
