@@ -33,7 +33,7 @@ from derain_utils.course.runs import ExperimentRun
 from derain_utils.training.timing import format_duration, measure_rate
 from derain_utils.training.trainer import Trainer, pick_device
 
-BEST = "attentive"  # the experiment that beats doing nothing (README)
+BEST = "attentive"  # the experiment that beats doing nothing (report/report.md)
 NOTEBOOK = "03_pix2pix.ipynb"
 
 

@@ -284,12 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--extra-photos", metavar="FOLDER",
                    help="a folder of your own clean photos (subfolders too) added to the embedded training photos")
     p.add_argument("--drop-style", choices=DROP_STYLES,
-                   help="the renderer's style for synthetic pairs (default crisp; soft: larger, defocused, rimless drops under haze; lens: spherical-cap drops and specks, closest to real lens drops, see README)")
+                   help="the renderer's style for synthetic pairs (default crisp; soft: larger, defocused, rimless drops under haze; lens: spherical-cap drops and specks, closest to real lens drops; docs/data.md)")
     p.add_argument("--residual", action="store_true",
-                   help="U-Net predicts a correction added to the rainy input (not the report's model; see README)")
+                   help="U-Net predicts a correction added to the rainy input (not the report's model; docs/training.md)")
     p.add_argument("--repaint", choices=REPAINTS, default="correction",
                    help="experiment 4's repaint inside the drops: an unbounded correction (default) or a fill mixed from "
-                        "the pixels around, which never leaves their colours (for --drop-style lens-dim; see README)")
+                        "the pixels around, which never leaves their colours (for --drop-style lens-dim; docs/training.md)")
     p.add_argument("--init-from", metavar="RUN",
                    help="start from the weights of a finished run (folder or checkpoint.pt) of the same experiment and "
                         "profile, e.g. one trained on synthetic drops, to fine-tune it on --data")

@@ -78,7 +78,7 @@ _EXPERIMENT = {
     "baseline": dict(generator="baseline", discriminator="baseline", l1_weight=0.0, betas_g=(0.9, 0.999), betas_d=(0.9, 0.999)),
     "pix2pix": dict(generator="unet", discriminator="patchgan"),
     "stabilized": dict(generator="unet", discriminator="patchgan", lr_g=5e-4, lr_d=2e-4, real_label=0.9, fake_label=0.1, flip_prob=0.075),
-    # Measured choices (README, notebook 05): the adversarial term weighs 1/1000 of the L1
+    # Measured choices (docs/journal.md, chapter 5): the adversarial term weighs 1/1000 of the L1
     # term (pix2pix's 1/100 cost 0.9 dB); a high learning rate with a cosine decay; one fixed
     # set of rendered drops (fresh drops every epoch cost render time and gained nothing).
     "attentive": dict(generator="attentive", discriminator="patchgan", lr_g=4e-3, lr_d=2e-4, adv_weight=0.1, drop_weight=4.0,

@@ -76,13 +76,13 @@ class DropStyle:
 
 # The styles a run can train on (TrainConfig.drop_style). "crisp" is the default every
 # committed number comes from: small drops with dark rims over a clear scene. "soft" is
-# closer to the real pairs of the realism check (README): larger, more defocused drops
+# closer to the real pairs of the realism check (docs/data.md): larger, more defocused drops
 # with faint rims, under a stronger veil of scattered light. "lens" was set beside the
-# real wet-lens photos (README, "The synthetic lens drops"): round, bright, smooth drops
+# real wet-lens photos (docs/journal.md, "the lens drop style"): round, bright, smooth drops
 # of spherical caps, soft-edged, with specks; its model transfers to real photos.
 # "lens-dim" darkens 40% of those drops, as real drops look over bright walls and sky; a
 # model must then repaint dark drops too, which pays only with a repaint bounded to the
-# surroundings' colours (`--repaint fill`, README).
+# surroundings' colours (`--repaint fill`, docs/training.md).
 STYLES = {
     "crisp": DropStyle(),
     "soft": DropStyle(count=(20, 140), radius=(0.01, 0.12), elongated=0.2, merge=0.3, blur=(0.01, 0.04), minify=(2.0, 6.0),

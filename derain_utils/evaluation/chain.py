@@ -1,8 +1,8 @@
 """Trained models run one after another, each on the last one's output and at its own
 scales. No single model clears both kinds of real drop: a fill model (it can only mix the
 colours around a pixel) clears dark, opaque drops without overshooting, and a correction
-model un-veils what half-transparent drops let through. In a row they do both (README,
-"Two models in a row")."""
+model un-veils what half-transparent drops let through. In a row they do both
+(docs/journal.md, "two models in a row")."""
 
 from __future__ import annotations
 

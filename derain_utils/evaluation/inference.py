@@ -114,8 +114,8 @@ def restore_at_scales(generator: nn.Module, image: np.ndarray, scales: tuple[flo
     """restore_tiled() once per scale, each pass on the output of the one before. A pass at
     a scale below 1 restores a smaller copy and adds its correction, enlarged, to the
     full-resolution image, so the detail the network never saw is kept: a model trained
-    on drops of a few pixels then also reaches drops larger than those (README, "The
-    synthetic lens drops"). With scales (1,) this is restore_tiled()."""
+    on drops of a few pixels then also reaches drops larger than those (docs/evaluation.md;
+    what it gained on real photos: docs/journal.md). With scales (1,) this is restore_tiled()."""
     out = image
     for scale in scales:
         if not 0 < scale <= 1:

@@ -17,7 +17,8 @@ training starts from the score of doing nothing instead of from noise.
 With repaint="fill" the network does not write D itself: it weighs the pixel and copies of
 the image seen 2 to 32 pixels away, and D = fill - rainy. A repaint that can only mix the
 colours around a drop cannot overshoot them, which a model trained on dark drops as well
-as bright ones otherwise does on real photos (README, "The synthetic lens drops").
+as bright ones otherwise does on real photos (docs/journal.md, "lens-dim drops and the
+fill repaint").
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ class AttentiveGenerator(nn.Module):
         for up in self.up:
             y = up(y, skips.pop())
         # The head writes the output's pixels and the mask: it runs in fp32 under bf16
-        # autocast (same speed; on two seeds +0.29 dB on the validation photo, README).
+        # autocast (same speed; on two seeds +0.29 dB on the validation photo, docs/journal.md).
         with torch.autocast(x.device.type, enabled=False):
             head = self.head(torch.cat([_upsampled(y.float(), padded), padded.float()], dim=1))[..., :h, :w]
         logits, correction = head[:, :1], head[:, 1:]
@@ -113,7 +114,7 @@ class AttentiveGenerator(nn.Module):
 
 
 # Copies seen up to this many pixels away stay sharp, so thin branches across a drop
-# survive; blurring them too cut branches into pieces on the unpaired photos (README).
+# survive; blurring them too cut branches into pieces on the unpaired photos (docs/journal.md).
 _SHARP = 4
 
 
