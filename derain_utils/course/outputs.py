@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import copy
 import io
+import re
 
 import numpy as np
 from PIL import Image
@@ -17,26 +18,31 @@ PHOTO_COLOURS = 10_000
 
 
 def clean_outputs(outputs: list) -> list:
-    """Consecutive stream outputs merged, a progress bar's redraws (carriage returns)
-    reduced to its last state, as a terminal would show it, and a bar left unfinished on
-    stderr between two lines of the run's own output dropped: the bar's last, closed state
-    follows it."""
+    """Consecutive stream outputs merged, and stderr (where progress bars draw) as a
+    terminal would leave it: each line in its last state, at the place it was last drawn,
+    however the run's own printing interleaved with its redraws."""
     import nbformat
     from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
-    cell, _ = CoalesceStreamsPreprocessor().preprocess_cell(nbformat.v4.new_code_cell(outputs=outputs), {}, 0)
-    kept = []
-    for output in cell.outputs:
-        if output.output_type == "stream":
-            output.text = output.text.replace("\r", "")
-            if output.name == "stderr":
-                output.text = output.text[:output.text.rfind("\n") + 1]
-            if not output.text:
-                continue
-        kept.append(output)
-    cell.outputs = kept
-    cell, _ = CoalesceStreamsPreprocessor().preprocess_cell(cell, {}, 0)  # streams the dropped bars kept apart
-    return cell.outputs
+    kept, line, at = [], "", None  # at: the stderr output where the line now drawn will stay
+    for output in map(copy.deepcopy, outputs):
+        if output.output_type != "stream" or output.name != "stderr":
+            kept.append(output)
+            continue
+        for piece in re.split(r"(\n)", output.text):
+            if piece == "\n":
+                if line.strip():
+                    kept[at].text += line + "\n"
+                line = ""
+            elif piece:
+                line = piece.rsplit("\r", 1)[-1] if "\r" in piece else line + piece
+                if line.strip() and (at is None or at != len(kept) - 1):
+                    at = len(kept)
+                    kept.append(nbformat.v4.new_output("stream", name="stderr", text=""))
+    if line.strip():
+        kept[at].text += line
+    cell = nbformat.v4.new_code_cell(outputs=[o for o in kept if o.output_type != "stream" or o.text])
+    return CoalesceStreamsPreprocessor().preprocess_cell(cell, {}, 0)[0].outputs
 
 
 def compact_images(outputs: list) -> list:
