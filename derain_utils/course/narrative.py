@@ -1,5 +1,5 @@
-"""Sentences that read a run's numbers aloud, so a notebook's interpretation comes from
-what this run measured rather than from text written before it ran."""
+"""Sentences that read a run's numbers aloud, so the interpretation in a notebook or in
+the report comes from what this run measured rather than from text written before it ran."""
 
 from __future__ import annotations
 
@@ -132,3 +132,57 @@ def failures(analysis: dict) -> str:
         f"across gain {small:+.2f} dB on average, larger ones {large:+.2f} dB; drops fainter than {np.median(contrast):.0f} grey "
         f"levels gain {faint:+.2f} dB, stronger ones {strong:+.2f} dB."
     )
+
+
+# How far apart two runs of one configuration land (docs/journal.md): an 8-epoch ablation
+# row moved by up to 0.3 dB with nothing changed, and differences under about half a
+# decibel between two models are not told apart by one run each.
+ROW_NOISE_DB = 0.3
+RESOLVED_DB = 0.5
+SHORT_NAMES = {"baseline": "the baseline", "pix2pix": "Pix2Pix", "stabilized": "stabilized Pix2Pix", "attentive": "experiment 4"}
+
+
+def ablation_reading(results: list[dict]) -> str:
+    """Which ablation rows land clearly away from the default, on both photo sets, and
+    which stay within the noise of one run."""
+    default = results[0]
+    apart = {"below": [], "above": []}
+    within = []
+    for r in results[1:]:
+        deltas = (r["psnr"] - default["psnr"], r["test_psnr"] - default["test_psnr"])
+        side = "below" if max(deltas) < -ROW_NOISE_DB else "above" if min(deltas) > ROW_NOISE_DB else None
+        (apart[side] if side else within).append((r["row"], deltas))
+    listed = lambda rows: ", ".join(f"*{row}* ({abs(v):.2f} / {abs(t):.2f} dB)" for row, (v, t) in rows)
+    head = (f"Rows farther than {ROW_NOISE_DB} dB from the default on both the validation and the test photos "
+            f"(the most one row moved with nothing changed; differences as validation / test)")
+    if not apart["below"] and not apart["above"]:
+        return head + ": none. At this budget the table tells none of these ideas apart."
+    said = []
+    if apart["below"]:
+        said.append(f"below it, {listed(apart['below'])}: what {'this row takes' if len(apart['below']) == 1 else 'these rows take'} away pays")
+    if apart["above"]:
+        said.append(f"above it, {listed(apart['above'])}: {'this change' if len(apart['above']) == 1 else 'these changes'} would pay")
+    rest = f" The other rows ({', '.join(row for row, _ in within)}) stay within the noise of one run." if within else ""
+    return head + ": " + "; ".join(said) + "." + rest
+
+
+def real_verdict(real: dict) -> str:
+    """What experiment 4's gains on the real pairs say, read against the noise of one run."""
+    gains = [r["scores"]["attentive"]["rgb"]["psnr"] - r["scores"]["nothing"]["rgb"]["psnr"] for r in real.values()]
+    if all(g >= RESOLVED_DB for g in gains):
+        return "what the rendered drops teach carries over to these real lenses"
+    if all(abs(g) < RESOLVED_DB for g in gains):
+        return "within the noise of one run, so what the rendered drops teach hardly carries over to real lenses"
+    if all(g <= -RESOLVED_DB for g in gains):
+        return "what the rendered drops teach does not carry over to real lenses"
+    return "it gains on some real lenses and not on others"
+
+
+def report_models_on_real(real: dict) -> str:
+    """Whether the report's three models beat doing nothing on any real set."""
+    names = {k: v for k, v in SHORT_NAMES.items() if k != "attentive"}
+    above = [label for key, label in names.items()
+             if any(r["scores"][key]["rgb"]["psnr"] > r["scores"]["nothing"]["rgb"]["psnr"] for r in real.values())]
+    if not above:
+        return "the report's three models end below doing nothing on every set"
+    return f"of the report's three models, {' and '.join(above)} beat doing nothing on at least one set"

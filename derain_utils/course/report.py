@@ -23,6 +23,7 @@ import markdown
 
 from ..paths import BUILD_DIR, FIGURES_DIR, PROJECT_ROOT
 from .ablation import ablation_table
+from .narrative import RESOLVED_DB, SHORT_NAMES, ablation_reading, real_verdict, report_models_on_real
 from .outputs import clean_outputs
 from .real_photos import real_table
 
@@ -87,60 +88,6 @@ def results_table(metrics: dict) -> str:
         scores = f" {r['psnr']:.2f} | {r['ssim']:.3f} |" + (f" {r['test_psnr']:.2f} | {r['test_ssim']:.3f} |" if test else "")
         lines.append(f"| {r['method']} |{scores} {epochs} | {seconds} |")
     return "\n".join(lines)
-
-
-# How far apart two runs of one configuration land (docs/journal.md): an 8-epoch ablation
-# row moved by up to 0.3 dB with nothing changed, and differences under about half a
-# decibel between two models are not told apart by one run each.
-ROW_NOISE_DB = 0.3
-RESOLVED_DB = 0.5
-SHORT_NAMES = {"baseline": "the baseline", "pix2pix": "Pix2Pix", "stabilized": "stabilized Pix2Pix", "attentive": "experiment 4"}
-
-
-def ablation_reading(results: list[dict]) -> str:
-    """Which ablation rows land clearly away from the default, on both photo sets, and
-    which stay within the noise of one run."""
-    default = results[0]
-    apart = {"below": [], "above": []}
-    within = []
-    for r in results[1:]:
-        deltas = (r["psnr"] - default["psnr"], r["test_psnr"] - default["test_psnr"])
-        side = "below" if max(deltas) < -ROW_NOISE_DB else "above" if min(deltas) > ROW_NOISE_DB else None
-        (apart[side] if side else within).append((r["row"], deltas))
-    listed = lambda rows: ", ".join(f"*{row}* ({abs(v):.2f} / {abs(t):.2f} dB)" for row, (v, t) in rows)
-    head = (f"Rows farther than {ROW_NOISE_DB} dB from the default on both the validation and the test photos "
-            f"(the most one row moved with nothing changed; differences as validation / test)")
-    if not apart["below"] and not apart["above"]:
-        return head + ": none. At this budget the table tells none of these ideas apart."
-    said = []
-    if apart["below"]:
-        said.append(f"below it, {listed(apart['below'])}: what {'this row takes' if len(apart['below']) == 1 else 'these rows take'} away pays")
-    if apart["above"]:
-        said.append(f"above it, {listed(apart['above'])}: {'this change' if len(apart['above']) == 1 else 'these changes'} would pay")
-    rest = f" The other rows ({', '.join(row for row, _ in within)}) stay within the noise of one run." if within else ""
-    return head + ": " + "; ".join(said) + "." + rest
-
-
-def real_verdict(real: dict) -> str:
-    """What experiment 4's gains on the real pairs say, read against the noise of one run."""
-    gains = [r["scores"]["attentive"]["rgb"]["psnr"] - r["scores"]["nothing"]["rgb"]["psnr"] for r in real.values()]
-    if all(g >= RESOLVED_DB for g in gains):
-        return "what the rendered drops teach carries over to these real lenses"
-    if all(abs(g) < RESOLVED_DB for g in gains):
-        return "within the noise of one run, so what the rendered drops teach hardly carries over to real lenses"
-    if all(g <= -RESOLVED_DB for g in gains):
-        return "what the rendered drops teach does not carry over to real lenses"
-    return "it gains on some real lenses and not on others"
-
-
-def report_models_on_real(real: dict) -> str:
-    """Whether the report's three models beat doing nothing on any real set."""
-    names = {k: v for k, v in SHORT_NAMES.items() if k != "attentive"}
-    above = [label for key, label in names.items()
-             if any(r["scores"][key]["rgb"]["psnr"] > r["scores"]["nothing"]["rgb"]["psnr"] for r in real.values())]
-    if not above:
-        return "the report's three models end below doing nothing on every set"
-    return f"of the report's three models, {' and '.join(above)} beat doing nothing on at least one set"
 
 
 def published_table() -> str:
