@@ -157,7 +157,6 @@ def publish(executed: Path, target: Path, root: Path = PROJECT_ROOT) -> None:
             for output in cell.outputs:
                 if output.output_type == "stream":
                     output.text = output.text.replace(f"{Path(root).resolve()}/", "")
-            for output in cell.outputs:
                 if "execution_count" in output:
                     output.execution_count = count
     atomic_write_bytes(target, (nbformat.writes(book) + "\n").encode())
