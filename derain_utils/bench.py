@@ -11,7 +11,7 @@ from .data.lensdrops import drop_style, render_drops
 from .data.photos import embedded_photos
 from .data.synthetic import render_pairs
 from .training.precision import describe_device
-from .training.trainer import pick_device
+from .training.precision import pick_device
 
 
 def bench_decoding(folder: str, rounds: int = 5) -> dict:

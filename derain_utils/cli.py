@@ -8,7 +8,7 @@ from pathlib import Path
 
 from . import __version__
 from .paths import BUILD_DIR, FIGURES_DIR, shown_path
-from .presets import DROP_STYLES, EXPERIMENTS, PRECISIONS, REPAINTS
+from .presets import DROP_STYLES, EXPERIMENTS, PRECISIONS, RECIPES, REPAINTS
 
 SHEET_PHOTOS = 8  # rows of `derain predict --sheet`
 
@@ -73,12 +73,19 @@ def _train(args) -> int:
     from .training import distributed
     from .training.trainer import train
 
-    if (args.extra_photos or args.drop_style) and args.data != "synthetic":
-        raise ValueError("--extra-photos and --drop-style shape the synthetic data; they do not apply to --data FOLDER")
-    config = make_config(args.experiment, args.profile, data=args.data, epochs=args.epochs, seed=args.seed,
-                         precision=args.precision, channels_last=args.channels_last or None,
-                         extra_photos=str(Path(args.extra_photos).expanduser().resolve()) if args.extra_photos else None,
-                         drop_style=args.drop_style, init_from=str(Path(args.init_from).expanduser().resolve()) if args.init_from else None)
+    if (args.extra_photos or args.drop_style or args.real_pairs) and args.data != "synthetic":
+        raise ValueError("--extra-photos, --drop-style and --real-pairs shape the synthetic data; they do not apply to --data FOLDER")
+    recipe = dict(RECIPES[args.preset]) if args.preset else {}
+    experiment, profile = recipe.pop("experiment", None), recipe.pop("profile", None)
+    if args.preset and args.experiment not in (None, experiment):
+        raise ValueError(f"--preset {args.preset} trains experiment {experiment}; leave out --experiment {args.experiment}")
+    if not (experiment or args.experiment):
+        raise ValueError("name an --experiment (or a --preset)")
+    given = dict(data=args.data, epochs=args.epochs, seed=args.seed, precision=args.precision,
+                 channels_last=args.channels_last or None, drop_style=args.drop_style,
+                 extra_photos=_absolute(args.extra_photos), init_from=_absolute(args.init_from), real_pairs=_absolute(args.real_pairs))
+    config = make_config(experiment or args.experiment, args.profile or profile or "cpu",
+                         **{**recipe, **{k: v for k, v in given.items() if v is not None}})
     if args.residual:
         if config.generator != "unet":
             raise ValueError("--residual applies to the U-Net generator of pix2pix and stabilized")
@@ -95,11 +102,15 @@ def _train(args) -> int:
     if not distributed.main_process():  # rank 0 of a torchrun launch validates and prints
         return 0
     last = history["epochs"][-1]
-    print(f"{args.experiment} ({args.profile}) after {last['epoch']} epochs on held-out images: "
+    print(f"{config.experiment} ({config.profile}) after {last['epoch']} epochs on held-out images: "
           f"PSNR {last['val_psnr_rgb']:.2f} dB, SSIM {last['val_ssim_rgb']:.4f} (rgb); "
           f"doing nothing: PSNR {last['input_psnr_rgb']:.2f} dB, SSIM {last['input_ssim_rgb']:.4f}")
     print(f"run files in {args.out}: checkpoint.pt, history.json, history.csv")
     return 0
+
+
+def _absolute(path: str | None) -> str | None:
+    return str(Path(path).expanduser().resolve()) if path else None
 
 
 def _ablate(args) -> int:
@@ -119,13 +130,14 @@ def _ablate(args) -> int:
 
 def _evaluate(args) -> int:
     from .data.pairs import DataError
-    from .evaluation.chain import load_chain
     from .evaluation.metrics import PROTOCOLS
     from .evaluation.scoring import evaluate, evaluation_paths, summary_lines, write_evaluation
 
     if args.out:
         _refuse_existing(evaluation_paths(args.out), args.overwrite)
-    chain = load_chain(args.checkpoint, _scales_per_model(args), args.device) if args.checkpoint else None
+    if args.no_model and args.checkpoint:
+        raise ValueError("--no-model scores doing nothing only; leave out --checkpoint, or --no-model")
+    chain = None if args.no_model else _chain(args)
     if chain is not None:
         print(chain.describe())
     protocols = PROTOCOLS if args.protocol == "all" else (args.protocol,)
@@ -142,13 +154,12 @@ def _evaluate(args) -> int:
 
 
 def _predict(args) -> int:
-    from .evaluation.chain import load_chain
     from .evaluation.prediction import predict
 
     sheet = Path(args.sheet) if args.sheet else None
     if sheet is not None:
         _refuse_existing(_sheet_paths(sheet, args.inputs), args.overwrite, "--sheet")
-    chain = load_chain(args.checkpoint, _scales_per_model(args), args.device)
+    chain = _chain(args)
     print(chain.describe())
     written, skipped = predict(chain, args.inputs, args.out, overwrite=args.overwrite, resume=args.resume,
                                tile=args.tile, overlap=args.overlap)
@@ -156,6 +167,27 @@ def _predict(args) -> int:
     if sheet is not None:
         print("wrote " + ", ".join(str(p) for p in _prediction_sheet(args.inputs, args.out, sheet)))
     return 1 if skipped else 0
+
+
+def _chain(args):
+    """The models --checkpoint names, or the shipped model for real photos when none is named."""
+    from .evaluation.chain import load_chain
+    from .evaluation.shipped import shipped_model
+
+    checkpoints = args.checkpoint or [str(shipped_model())]
+    if not args.checkpoint:
+        args.checkpoint = checkpoints  # --scales typed alone then go with the shipped model
+    return load_chain(checkpoints, _scales_per_model(args), args.device)
+
+
+def _export(args) -> int:
+    from .evaluation.shipped import export_model, sha256
+
+    out = Path(args.out)
+    _refuse_existing([out], args.overwrite)
+    path = export_model(args.source, out, args.scales or (1.0,))
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, sha256 {sha256(path)})")
+    return 0
 
 
 def _sheet_paths(sheet: Path, inputs: list[str]) -> list[Path]:
@@ -270,9 +302,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_sheet)
 
     p = sub.add_parser("train", help="train one experiment of the report, or experiment 4 (attentive)")
-    p.add_argument("--experiment", required=True, choices=EXPERIMENTS)
+    p.add_argument("--experiment", choices=EXPERIMENTS)
+    p.add_argument("--preset", choices=tuple(RECIPES),
+                   help="a whole recipe: real-photos trains the shipped model for real photos (docs/model.md)")
     p.add_argument("--data", default="synthetic", help="'synthetic' (default) or a folder of pairs (Raindrop or rain/ + clean/)")
-    p.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "paper"), help="run size (default cpu)")
+    p.add_argument("--profile", choices=("smoke", "cpu", "paper"), help="run size (default cpu, or the preset's)")
     p.add_argument("--out", required=True, help="run folder: checkpoint.pt, history.json, history.csv")
     p.add_argument("--epochs", type=_positive, help="override the profile's number of epochs")
     p.add_argument("--seed", type=int)
@@ -290,6 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repaint", choices=REPAINTS, default="correction",
                    help="experiment 4's repaint inside the drops: an unbounded correction (default) or a fill mixed from "
                         "the pixels around, which never leaves their colours (for --drop-style lens-dim; docs/training.md)")
+    p.add_argument("--real-pairs", metavar="FOLDER",
+                   help="a folder of real pairs whose training frames are mixed into the rendered ones (about a quarter "
+                        "of each epoch); its validation frames stay out, for `derain evaluate --split val`")
     p.add_argument("--init-from", metavar="RUN",
                    help="start from the weights of a finished run (folder or checkpoint.pt) of the same experiment and "
                         "profile, e.g. one trained on synthetic drops, to fine-tune it on --data")
@@ -306,7 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_ablate)
 
     p = sub.add_parser("evaluate", help="full-resolution PSNR/SSIM of a model and of doing nothing on real pairs")
-    _checkpoint_option(p, required=False)
+    _checkpoint_option(p)
+    p.add_argument("--no-model", action="store_true", help="score doing nothing only")
     p.add_argument("--data", required=True, help="a Raindrop folder, one of its splits, or a rain/ + clean/ folder")
     p.add_argument("--split", help="e.g. test_a, or val: the pairs `derain train --data` held out (default: every split)")
     p.add_argument("--protocol", default="all", choices=("all", "rgb", "y-basicsr", "y-opencv"), help="default: all three")
@@ -320,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="derain photos or folders of photos at their own size")
     p.add_argument("inputs", nargs="+", help="image files and/or folders of images (png, jpg, jpeg)")
-    _checkpoint_option(p, required=True)
+    _checkpoint_option(p)
     p.add_argument("--out", required=True, help="output folder: one PNG per input, named after it")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs (inputs are never replaced)")
     p.add_argument("--resume", action="store_true", help="keep the outputs an interrupted run wrote; derain the rest")
@@ -331,6 +369,13 @@ def build_parser() -> argparse.ArgumentParser:
     _scales_option(p)
     _device_option(p)
     p.set_defaults(run=_predict)
+
+    p = sub.add_parser("export", help="a finished run's generator as a model file, for predict and evaluate")
+    p.add_argument("source", metavar="RUN", help="a run folder or its checkpoint.pt")
+    p.add_argument("--out", required=True, help="the model file to write (.pt)")
+    p.add_argument("--scales", type=_scales, help="the scales the model runs at unless told otherwise (default 1)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    p.set_defaults(run=_export)
 
     p = sub.add_parser("reproduce", help="execute every notebook with papermill: every figure and figures/metrics.json")
     p.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "paper"), help="run size (default cpu)")
@@ -376,16 +421,18 @@ def _device_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
 
 
-def _checkpoint_option(p, required: bool) -> None:
-    p.add_argument("--checkpoint", action="append", required=required,
-                   help="a checkpoint.pt or run folder" + ("" if required else "; without it, only doing nothing is scored")
-                        + ". Give it again to run models one after another, each on the last one's output")
+def _checkpoint_option(p) -> None:
+    p.add_argument("--checkpoint", action="append",
+                   help="a run folder, its checkpoint.pt or a model file (`derain export`); without it, the shipped model "
+                        "for real photos (docs/model.md). Give it again to run models one after another, each on the "
+                        "last one's output")
 
 
 def _scales_option(p) -> None:
     p.add_argument("--scales", type=_scales, action=_ScalesAfterCheckpoint, metavar="S[,S...]",
                    help="passes of the model, each on the last one's output, at these fractions of the size; "
-                        "1,0.5 also reaches drops twice as large as the training drops (default 1). After a "
+                        "1,0.5 also reaches drops twice as large as the training drops (default: the model's own, "
+                        "1 for a run). After a "
                         "--checkpoint it is that model's; before every --checkpoint, every model's")
 
 
@@ -398,14 +445,15 @@ class _ScalesAfterCheckpoint(argparse.Action):
         setattr(namespace, self.dest, typed + [(len(getattr(namespace, "checkpoint", None) or []), values)])
 
 
-def _scales_per_model(args) -> list[tuple[float, ...]]:
+def _scales_per_model(args) -> list[tuple[float, ...] | None]:
+    """The scales typed for each checkpoint; None where none were: that model's own."""
     own: dict[int, tuple[float, ...]] = {}
     for after, scales in args.scales or []:
         if after in own:
             where = f"--checkpoint {args.checkpoint[after - 1]}" if after else "every --checkpoint"
             raise ValueError(f"--scales given twice for {where}")
         own[after] = scales
-    return [own.get(i + 1, own.get(0, (1.0,))) for i in range(len(args.checkpoint))]
+    return [own.get(i + 1, own.get(0)) for i in range(len(args.checkpoint))]
 
 
 def _scales(text: str) -> tuple[float, ...]:

@@ -52,6 +52,8 @@ class TrainConfig:
     augment: bool = False  # paired augmentation: flips and colour jitter (rendered pairs: channel shuffle too)
     extra_photos: str = ""  # synthetic: a folder of clean photos added to the embedded training photos
     drop_style: str = "crisp"  # synthetic: the renderer's style for every split of the run (lensdrops.STYLES)
+    real_pairs: str = ""  # synthetic: a folder of real pairs whose training frames are mixed into the rendered ones
+    real_share: float = 0.25  # with real_pairs: about this share of each epoch's crops are real
     init_from: str = ""  # a finished run (folder or checkpoint) whose weights this run starts from: fine-tuning
     seed: int = 0
     precision: str = "auto"  # 'auto', 'fp32', 'bf16' or 'fp16'; auto: bf16 only where native (training/precision.py)
@@ -109,6 +111,14 @@ _PROFILE = {
 # Epochs of every row of experiment 4's ablation (course/ablation.py): fewer than the experiment's
 # own run, so that the whole table fits the profile's budget.
 ABLATION_EPOCHS = {"smoke": 1, "cpu": 8, "paper": 50}
+
+
+# Whole recipes behind one name (`derain train --preset NAME`): an experiment, a profile and
+# the settings that differ from it. real-photos trains the model shipped for real photos
+# (docs/model.md; how it was chosen: docs/journal.md).
+RECIPES = {
+    "real-photos": dict(experiment="attentive", profile="cpu", drop_style="lens", epochs=38),
+}
 
 
 def make_config(experiment: str, profile: str = "cpu", **overrides) -> TrainConfig:

@@ -96,7 +96,7 @@ def announce(profile: str, data: str, seed: int, device: str, runs_dir: Path, pr
     is left of them."""
     from ..training.precision import describe_device
     from ..training.timing import format_duration, measure_rate, run_seconds
-    from ..training.trainer import pick_device
+    from ..training.precision import pick_device
 
     rates, seconds, shown = {}, {}, {}  # shown: the first measured rate of each label
     for label, config, folder in training_jobs(profile, data, seed, runs_dir, precision):

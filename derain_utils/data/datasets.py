@@ -26,11 +26,13 @@ class PairedImageDataset(Dataset):
 
     Items are ImagePair (decoded lazily) or (rainy, clean) uint8 arrays already in memory,
     or (rainy, clean, mask) for rendered pairs: the renderer's drop mask, (H, W, 1) uint8,
-    then travels with them as "mask".
+    then travels with them as "mask". Real pairs mixed into rendered ones need a mask too
+    (a batch stacks like with like): mask_threshold derives it from the pair itself, the
+    pixels where rainy and clean differ by more than that many grey levels.
     """
 
     def __init__(self, pairs: Sequence[ImagePair | tuple[np.ndarray, ...]], crop_size: int | None = 256, train: bool = True,
-                 repeat: int = 1, augment: bool = False):
+                 repeat: int = 1, augment: bool = False, mask_threshold: int | None = None):
         if train and not crop_size:
             raise ValueError("training crops need a crop_size")
         self.pairs = list(pairs)
@@ -38,6 +40,7 @@ class PairedImageDataset(Dataset):
         self.train = train
         self.repeat = repeat  # a small folder is visited `repeat` times per epoch, with other crops each time
         self.augment = augment
+        self.mask_threshold = mask_threshold
         self._crop = _aligned_crop(crop_size) if train else None
         self._cache: dict[int, tuple[np.ndarray, ...]] = {}
 
@@ -71,6 +74,9 @@ class PairedImageDataset(Dataset):
         if self.train:
             images = [x.as_subclass(torch.Tensor) for x in self._crop(*(tv_tensors.Image(x) for x in images))]
         item = {"rain": images[0].float() / 255.0, "clean": images[1].float() / 255.0, "name": self.name(index)}
+        if len(images) == 2 and self.mask_threshold is not None:
+            changed = (images[0].short() - images[1].short()).abs().amax(dim=0, keepdim=True) > self.mask_threshold
+            images.append(changed.to(torch.uint8) * 255)
         if self.augment:
             item["rain"], item["clean"] = jitter_colours([item["rain"], item["clean"]], torch.empty(3).uniform_(*JITTER).tolist())
         if len(images) > 2:

@@ -6,7 +6,10 @@ import math
 import re
 from typing import Sequence
 
+from torch.utils.data import ConcatDataset, Dataset
+
 from ..presets import TrainConfig
+from ..training.losses import REAL_THRESHOLD
 from .datasets import PairedImageDataset
 from .lensdrops import DropStyle, drop_style
 from .pairs import ImagePair, find_pairs, split_folders
@@ -62,10 +65,27 @@ def build_datasets(config: TrainConfig, progress: bool = False) -> tuple[PairedI
             pairs = render_pairs(photos, config.train_pairs, config.image_size, config.seed, "train", style, progress=progress,
                                  augment=config.augment)
             train = PairedImageDataset(list(pairs), config.image_size, train=True)
+        if config.real_pairs:
+            train = _with_real_pairs(train, config)
         return train, build_validation_set(config, progress)
     train, _ = folder_split_pairs(config.data)
     repeat = max(1, math.ceil(config.train_pairs / len(train)))  # an epoch is at least train_pairs crops
     return PairedImageDataset(train, crop_size=config.image_size, train=True, repeat=repeat, augment=config.augment), build_validation_set(config)
+
+
+def _with_real_pairs(rendered: PairedImageDataset, config: TrainConfig) -> Dataset:
+    """Rendered pairs with a folder's real training pairs mixed in, about real_share of the
+    crops. The folder's validation frames stay out, so `derain evaluate --split val`
+    scores frames the run never saw. A real pair's drop mask is where it changes by more
+    than REAL_THRESHOLD grey levels, as when a run trains on the folder alone."""
+    if not 0 < config.real_share < 1:
+        raise ValueError(f"real_share {config.real_share}: expected a share between 0 and 1")
+    real, _ = folder_split_pairs(config.real_pairs)
+    wanted = len(rendered) * config.real_share / (1 - config.real_share)
+    repeat = max(1, round(wanted / len(real)))
+    mixed = PairedImageDataset(real, config.image_size, train=True, repeat=repeat, augment=config.augment,
+                               mask_threshold=config.mask_threshold or REAL_THRESHOLD)
+    return ConcatDataset([rendered, mixed])
 
 
 def build_validation_set(config: TrainConfig, progress: bool = False) -> PairedImageDataset:

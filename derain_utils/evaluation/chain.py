@@ -43,15 +43,17 @@ def as_chain(model: Trained | Chain, scales: tuple[float, ...] = (1.0,)) -> Chai
     return Chain(((model, tuple(scales)),))
 
 
-def load_chain(checkpoints: Sequence[str | Path], scales: Sequence[tuple[float, ...]] = (),
+def load_chain(checkpoints: Sequence[str | Path], scales: Sequence[tuple[float, ...] | None] = (),
                device: str = "auto") -> Chain:
-    """Models in the order given; scales: one per model, or none for all at full size."""
+    """Models in the order given; scales: one per model (None: that model's own), or none
+    for each model's own (a model file's stored scales, a run's model at full size)."""
     if not checkpoints:
         raise ValueError("no checkpoint given")
     if scales and len(scales) != len(checkpoints):
         raise ValueError(f"{len(checkpoints)} checkpoints and {len(scales)} sets of scales: give one per checkpoint")
-    per_model = scales or [(1.0,)] * len(checkpoints)
-    return Chain(tuple((load_trained(path, device), tuple(s)) for path, s in zip(checkpoints, per_model)))
+    models = [load_trained(path, device) for path in checkpoints]
+    per_model = scales or [None] * len(models)
+    return Chain(tuple((m, tuple(m.scales if s is None else s)) for m, s in zip(models, per_model)))
 
 
 def passes_text(scales: list[list[float]]) -> str:

@@ -9,9 +9,12 @@ from pathlib import Path
 from torch import nn
 
 from ..models import build_discriminator, build_generator
+from ..paths import shown_path
 from ..presets import TrainConfig
 from ..training.precision import resolve_precision
-from ..training.trainer import load_run, pick_device
+from ..training.checkpoints import load_run
+from ..training.precision import pick_device
+from .shipped import read_model
 
 
 @dataclass
@@ -19,24 +22,37 @@ class Trained:
     path: Path
     config: TrainConfig
     generator: nn.Module  # in eval mode
-    discriminator: nn.Module  # in eval mode
-    state: dict  # the whole checkpoint: epoch, history, version, git_commit
+    discriminator: nn.Module | None  # in eval mode; None for a model file, which holds the generator only
+    state: dict  # the whole checkpoint or model file: epoch, version, git_commit (a run's: history too)
     precision: str  # what inference computes in on this device (the run's setting, resolved here)
+
+    @property
+    def scales(self) -> tuple[float, ...]:
+        """The scales a model file runs at (evaluation/shipped.py); a run's model at full size."""
+        return tuple(self.state.get("scales", (1.0,)))
 
     def describe(self) -> str:
         c = self.config
         commit = (self.state.get("git_commit") or "unknown")[:10]
-        return (f"{self.path}: {c.experiment} ({c.generator} generator {c.generator_options}), profile {c.profile}, "
-                f"data {c.data}, {self.state['epoch']} epochs, derain {self.state.get('version')} at commit {commit}")
+        data = c.data + (f" ({c.drop_style} drops)" if c.data == "synthetic" else "")
+        if c.real_pairs:
+            data += f" and the real pairs of {c.real_pairs}"
+        return (f"{shown_path(self.path)}: {c.experiment} ({c.generator} generator {c.generator_options}), profile {c.profile}, "
+                f"data {data}, {self.state['epoch']} epochs, derain {self.state.get('version')} at commit {commit}")
 
 
 def load_trained(path: str | Path, device: str = "auto") -> Trained:
-    """A checkpoint file, or a run folder holding checkpoint.pt."""
-    path, state = load_run(path)
+    """A checkpoint file, a run folder holding checkpoint.pt, or a model file (`derain export`)."""
+    state = read_model(path)
+    if state is None:
+        path, state = load_run(path)
+    path = Path(path)
     config = TrainConfig.from_dict(state["config"])
     generator = build_generator(config.generator, **config.generator_options)
-    discriminator = build_discriminator(config.discriminator, **config.discriminator_options)
+    discriminator = build_discriminator(config.discriminator, **config.discriminator_options) if "discriminator" in state else None
     for name, model in (("generator", generator), ("discriminator", discriminator)):
+        if model is None:
+            continue
         try:
             model.load_state_dict(state[name])
         except RuntimeError as err:
@@ -46,5 +62,6 @@ def load_trained(path: str | Path, device: str = "auto") -> Trained:
                 f"({getattr(config, name)} {getattr(config, name + '_options')}): {first}"
             ) from None
     device = pick_device(device)
-    return Trained(path, config, generator.to(device).eval(), discriminator.to(device).eval(), state,
+    discriminator = discriminator.to(device).eval() if discriminator is not None else None
+    return Trained(path, config, generator.to(device).eval(), discriminator, state,
                    resolve_precision(config.precision, device, warn=False))

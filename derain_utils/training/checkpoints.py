@@ -12,6 +12,9 @@ from pathlib import Path
 
 import torch
 
+CHECKPOINT = "checkpoint.pt"
+CHECKPOINT_FORMAT = "derain-checkpoint-1"
+
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, then rename it over `path`."""
@@ -75,3 +78,15 @@ def code_changed_since(root: Path, commit: str | None) -> bool | None:
     configuration alone, so this is what says that its code has moved on."""
     out = _git(root, "diff", "--quiet", commit, "--", "derain_utils") if commit else None
     return None if out is None else {0: False, 1: True}.get(out.returncode)
+
+
+def load_run(path: str | Path) -> tuple[Path, dict]:
+    """(checkpoint file, its state) of a run folder or checkpoint file; anything that
+    `derain train` did not write is refused."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT
+    state = load_checkpoint(path)
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not a derain checkpoint (written by `derain train`)")
+    return path, state

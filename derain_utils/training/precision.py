@@ -119,3 +119,10 @@ def resolve_precision(requested: str, device: torch.device, flags: frozenset[str
 def autocast(device: torch.device, precision: str):
     """The autocast context of a resolved precision (none for fp32)."""
     return torch.autocast(device.type, dtype=DTYPES[precision]) if precision in DTYPES else nullcontext()
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """'auto' means CUDA when a GPU is present, else the CPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)

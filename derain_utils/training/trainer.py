@@ -29,15 +29,13 @@ from ..models import build_discriminator, build_generator, has_mask
 from ..paths import PROJECT_ROOT, shown_path
 from ..presets import TrainConfig
 from . import distributed
-from .checkpoints import code_changed_since, git_commit, load_checkpoint, save_checkpoint, write_history
+from .checkpoints import CHECKPOINT, CHECKPOINT_FORMAT, code_changed_since, git_commit, load_checkpoint, load_run, save_checkpoint, write_history
 from .losses import (REAL_THRESHOLD, SYNTHETIC_VISIBLE, adversarial_loss, contrastive_loss, discriminator_targets, drop_target, mask_loss,
                      pixel_loss)
-from .precision import autocast, resolve_precision
+from .precision import autocast, pick_device, resolve_precision
 from .seeding import rng_state, seed_everything, set_rng_state
 from .timing import RunClock
 
-CHECKPOINT = "checkpoint.pt"
-CHECKPOINT_FORMAT = "derain-checkpoint-1"
 # Fields of an epoch record that measure the machine, not the training.
 TIMING_FIELDS = ("seconds", "render_seconds", "images_per_s")
 
@@ -49,13 +47,6 @@ def drop_threshold(config: TrainConfig) -> int:
 
 class TrainingDiverged(ArithmeticError):
     """A loss became NaN or infinite; the run folder keeps its last good checkpoint."""
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """'auto' means CUDA when a GPU is present, else the CPU."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
 
 
 class Trainer:
@@ -346,18 +337,6 @@ def mean_scores(prefix: str, pairs) -> dict:
     """Mean RGB PSNR and SSIM of (prediction, target) uint8 pairs, keys named by protocol."""
     scores = np.array([(psnr(pred, target), ssim(pred, target)) for pred, target in pairs])
     return {f"{prefix}_psnr_rgb": float(scores[:, 0].mean()), f"{prefix}_ssim_rgb": float(scores[:, 1].mean())}
-
-
-def load_run(path: str | Path) -> tuple[Path, dict]:
-    """(checkpoint file, its state) of a run folder or checkpoint file; anything that
-    `derain train` did not write is refused."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT
-    state = load_checkpoint(path)
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a derain checkpoint (written by `derain train`)")
-    return path, state
 
 
 def check_run_dir(run_dir: str | Path, resume: bool, overwrite: bool) -> bool:
