@@ -1,0 +1,84 @@
+"""The model shipped for real photos: its file, what it does, and the commands that use it."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import random_image, shared, write_image
+from derain_utils.cli import main
+from derain_utils.data.images import read_rgb
+from derain_utils.data.lensdrops import drop_style
+from derain_utils.data.photos import embedded_photos
+from derain_utils.data.synthetic import render_pairs
+from derain_utils.evaluation.inference import restore_at_scales
+from derain_utils.evaluation.metrics import psnr, ssim
+from derain_utils.evaluation.scoring import evaluate
+from derain_utils.evaluation.shipped import MODEL_FORMAT, SHIPPED_MODEL, SHIPPED_SHA256, export_model, read_model, sha256
+from derain_utils.evaluation.trained import load_trained
+from derain_utils.presets import make_config
+from derain_utils.training.trainer import train
+
+
+def test_the_shipped_file_is_the_one_its_model_card_describes():
+    assert SHIPPED_MODEL.stat().st_size <= 10 * 2**20
+    assert sha256(SHIPPED_MODEL) == SHIPPED_SHA256
+    card = (SHIPPED_MODEL.parents[2] / "docs" / "model.md").read_text()
+    assert SHIPPED_SHA256 in card
+    state = read_model(SHIPPED_MODEL)
+    assert state["format"] == MODEL_FORMAT and state["git_commit"][:7] in card
+
+
+def test_the_shipped_model_clears_rendered_drops_it_never_saw():
+    """Lens drops on the embedded test photos at the training crops' size: the test pairs
+    of a run with that style, on which no choice was made."""
+    trained = load_trained(SHIPPED_MODEL, "cpu")
+    assert trained.discriminator is None and trained.config.drop_style == "lens"
+    size = trained.config.image_size
+    pairs = list(render_pairs(embedded_photos("test"), 32, size, seed=0, stream="test", style=drop_style("lens")))
+    outputs = [restore_at_scales(trained.generator, rain, trained.scales, precision=trained.precision) for rain, _, _ in pairs]
+    gains = [psnr(out, clean) - psnr(rain, clean) for out, (rain, clean, _) in zip(outputs, pairs)]
+    assert np.mean(gains) > 1.5 and sum(g > 0 for g in gains) >= 24
+    assert np.mean([ssim(o, c) for o, (_, c, _) in zip(outputs, pairs)]) > np.mean([ssim(r, c) for r, c, _ in pairs])
+
+
+def test_predict_and_evaluate_use_the_shipped_model_without_a_checkpoint(tmp_path, rng, capsys):
+    photo = write_image(tmp_path / "in" / "photo.jpg", random_image(rng, 96, 144))
+    assert main(["predict", str(photo), "--out", str(tmp_path / "out"), "--device", "cpu"]) == 0
+    assert "real-photos.pt" in capsys.readouterr().out
+    out = read_rgb(tmp_path / "out" / "photo.png")
+    trained = load_trained(SHIPPED_MODEL, "cpu")
+    expected = restore_at_scales(trained.generator, read_rgb(photo), trained.scales, precision=trained.precision)
+    assert np.array_equal(out, expected)
+    write_image(tmp_path / "pairs" / "rain" / "a.png", read_rgb(photo))
+    write_image(tmp_path / "pairs" / "clean" / "a.png", random_image(rng, 96, 144))
+    assert main(["evaluate", "--data", str(tmp_path / "pairs"), "--protocol", "rgb", "--device", "cpu"]) == 0
+    assert "rgb        PSNR / SSIM: model " in capsys.readouterr().out
+    assert main(["evaluate", "--data", str(tmp_path / "pairs"), "--protocol", "rgb", "--no-model"]) == 0
+    assert "PSNR / SSIM: doing nothing" in capsys.readouterr().out
+    assert main(["evaluate", "--data", str(tmp_path / "pairs"), "--no-model", "--checkpoint", str(SHIPPED_MODEL)]) == 2
+    assert "--no-model scores doing nothing only" in capsys.readouterr().err
+
+
+def test_an_exported_model_restores_as_its_run_does_and_keeps_its_scales(tmp_path, rng, capsys):
+    run = tmp_path / "run"
+    train(make_config("attentive", "smoke"), run, progress=False, device="cpu")
+    assert main(["export", str(run), "--out", str(tmp_path / "m.pt"), "--scales", "1,0.5"]) == 0
+    assert "sha256 " in capsys.readouterr().out
+    assert main(["export", str(run), "--out", str(tmp_path / "m.pt")]) == 2  # an existing file is kept
+    model, source = load_trained(tmp_path / "m.pt", "cpu"), load_trained(run, "cpu")
+    assert model.scales == (1.0, 0.5) and source.scales == (1.0,)
+    image = random_image(rng, 64, 96)
+    ours = restore_at_scales(model.generator, image, (1.0,), precision="fp32").astype(int)
+    theirs = restore_at_scales(source.generator, image, (1.0,), precision="fp32").astype(int)
+    assert np.abs(ours - theirs).max() <= 2  # float16 weights: at most a grey level or two apart
+    write_image(tmp_path / "in" / "a.png", image)
+    assert main(["predict", str(tmp_path / "in"), "--checkpoint", str(tmp_path / "m.pt"), "--out", str(tmp_path / "o")]) == 0
+    assert "at scales 1, 0.5" in capsys.readouterr().out  # the file's own scales, untold
+
+
+def test_the_shipped_model_on_robotcar_frames_held_out_from_its_training():
+    """The frames `--split val` holds out; the shipped model trained on the other frames."""
+    trained = load_trained(SHIPPED_MODEL, "cpu")
+    result = evaluate(shared("robotcar_pairs"), "val", trained=trained, protocols=("rgb",), scales=trained.scales, progress=False)
+    assert result["mean"]["model_psnr_rgb"] - result["mean"]["input_psnr_rgb"] >= 2.0
