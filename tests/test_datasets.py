@@ -76,3 +76,33 @@ def test_real_raindrop_crops():
     item = data[0]
     assert item["rain"].shape == (3, 256, 256) and item["rain"].dtype == torch.float32
     assert item["name"] == "0_rain.png"
+
+
+def test_real_pairs_join_the_rendered_ones_with_masks_of_their_own(tmp_path, rng, capsys):
+    from derain_utils.cli import main
+    from derain_utils.data.training_data import build_datasets, folder_split_pairs
+    from derain_utils.presets import make_config
+
+    for frame in range(12):  # 12 frames of one tile: the name hash holds some out
+        clean = random_image(rng, 48, 48)
+        rain = clean.copy()
+        rain[10:20, 10:20] = np.clip(rain[10:20, 10:20].astype(int) + 80, 0, 255)  # one bright drop
+        write_image(tmp_path / "pairs" / "clean" / f"f{frame}_r0c0.png", clean)
+        write_image(tmp_path / "pairs" / "rain" / f"f{frame}_r0c0.png", rain)
+    config = make_config("attentive", "smoke", real_pairs=str(tmp_path / "pairs"))
+    train, val = build_datasets(config)
+    real, held_out = folder_split_pairs(str(tmp_path / "pairs"))
+    rendered, mixed = train.datasets
+    assert len(rendered) == config.train_pairs and len(mixed) == len(real) * mixed.repeat
+    assert mixed.repeat == max(1, round(config.train_pairs / 3 / len(real)))  # about a quarter of the crops are real
+    assert {p.key for p in mixed.pairs} == {p.key for p in real} and not {p.key for p in held_out} & {p.key for p in mixed.pairs}
+    mixed.augment = False  # the colour jitter comes after the mask; compare with the pair as cropped
+    item = mixed[0]
+    changed = (item["rain"] - item["clean"]).abs().amax(dim=0, keepdim=True) * 255 > 30
+    assert item["mask"].shape == (1, 32, 32) and torch.equal(item["mask"] > 0.5, changed)
+    assert main(["train", "--preset", "real-photos", "--profile", "smoke", "--epochs", "1", "--device", "cpu",
+                 "--real-pairs", str(tmp_path / "pairs"), "--out", str(tmp_path / "run")]) == 0
+    saved = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["config"]
+    assert saved["drop_style"] == "lens" and saved["real_pairs"] == str((tmp_path / "pairs").resolve())
+    assert main(["train", "--preset", "real-photos", "--experiment", "pix2pix", "--out", str(tmp_path / "no")]) == 2
+    assert "--preset real-photos trains experiment attentive" in capsys.readouterr().err
