@@ -51,14 +51,17 @@ def _portable(config: dict) -> dict:
 def read_model(path: str | Path) -> dict | None:
     """The state of a model file, or None when `path` is something else (a run)."""
     path = Path(path)
-    if path.is_dir():
+    return None if path.is_dir() else model_state(load_checkpoint(path))
+
+
+def model_state(state) -> dict | None:
+    """A loaded file's state with its weights widened to float32 when it is a model file,
+    else None."""
+    if not (isinstance(state, dict) and state.get("format") == MODEL_FORMAT):
         return None
-    state = load_checkpoint(path)
-    if isinstance(state, dict) and state.get("format") == MODEL_FORMAT:
-        state["generator"] = {k: v.float() if v.is_floating_point() else v for k, v in state["generator"].items()}
-        TrainConfig.from_dict(state["config"])  # refuses a file of another version early
-        return state
-    return None
+    state["generator"] = {k: v.float() if v.is_floating_point() else v for k, v in state["generator"].items()}
+    TrainConfig.from_dict(state["config"])  # refuses a file of another version early
+    return state
 
 
 def sha256(path: str | Path) -> str:

@@ -12,9 +12,9 @@ from ..models import build_discriminator, build_generator
 from ..paths import shown_path
 from ..presets import TrainConfig
 from ..training.precision import resolve_precision
-from ..training.checkpoints import load_run
+from ..training.checkpoints import check_run_state, checkpoint_file, load_checkpoint
 from ..training.precision import pick_device
-from .shipped import read_model
+from .shipped import model_state
 
 
 @dataclass
@@ -43,10 +43,12 @@ class Trained:
 
 def load_trained(path: str | Path, device: str = "auto") -> Trained:
     """A checkpoint file, a run folder holding checkpoint.pt, or a model file (`derain export`)."""
-    state = read_model(path)
+    path = checkpoint_file(path)
+    loaded = load_checkpoint(path)  # read once, whichever kind of file it is
+    state = model_state(loaded)
     if state is None:
-        path, state = load_run(path)
-    path = Path(path)
+        check_run_state(path, loaded)
+        state = loaded
     config = TrainConfig.from_dict(state["config"])
     generator = build_generator(config.generator, **config.generator_options)
     discriminator = build_discriminator(config.discriminator, **config.discriminator_options) if "discriminator" in state else None

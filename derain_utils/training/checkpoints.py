@@ -80,13 +80,21 @@ def code_changed_since(root: Path, commit: str | None) -> bool | None:
     return None if out is None else {0: False, 1: True}.get(out.returncode)
 
 
-def load_run(path: str | Path) -> tuple[Path, dict]:
-    """(checkpoint file, its state) of a run folder or checkpoint file; anything that
-    `derain train` did not write is refused."""
+def checkpoint_file(path: str | Path) -> Path:
+    """The checkpoint of a run folder, or the file itself."""
     path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT
-    state = load_checkpoint(path)
+    return path / CHECKPOINT if path.is_dir() else path
+
+
+def check_run_state(path: Path, state) -> None:
+    """Refuse anything that `derain train` did not write."""
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not a derain checkpoint (written by `derain train`)")
+
+
+def load_run(path: str | Path) -> tuple[Path, dict]:
+    """(checkpoint file, its state) of a run folder or checkpoint file."""
+    path = checkpoint_file(path)
+    state = load_checkpoint(path)
+    check_run_state(path, state)
     return path, state
