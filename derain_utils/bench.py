@@ -10,6 +10,7 @@ import torch
 from .data.lensdrops import drop_style, render_drops
 from .data.photos import embedded_photos
 from .data.synthetic import render_pairs
+from .presets import DEFAULT_DROP_STYLE
 from .training.precision import describe_device
 from .training.precision import pick_device
 
@@ -63,7 +64,7 @@ def bench_decoding(folder: str, rounds: int = 5) -> dict:
     return rates
 
 
-def bench_renderer(size: int = 256, batch: int = 32, pairs: int = 512, threads: int = 1, style: str = "crisp") -> dict:
+def bench_renderer(size: int = 256, batch: int = 32, pairs: int = 512, threads: int = 1, style: str = DEFAULT_DROP_STYLE) -> dict:
     """Pairs per second of render_drops alone, and of the whole pipeline (crop + render +
     conversion to uint8), on `threads` CPU threads, for one of the renderer's styles."""
     previous = torch.get_num_threads()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from . import __version__
 from .paths import BUILD_DIR, FIGURES_DIR, shown_path
-from .presets import DROP_STYLES, EXPERIMENTS, PRECISIONS, RECIPES, REPAINTS
+from .presets import DEFAULT_DROP_STYLE, DROP_STYLES, EXPERIMENTS, PRECISIONS, RECIPES, REPAINTS
 
 SHEET_PHOTOS = 8  # rows of `derain predict --sheet`
 
@@ -318,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--extra-photos", metavar="FOLDER",
                    help="a folder of your own clean photos (subfolders too) added to the embedded training photos")
     p.add_argument("--drop-style", choices=DROP_STYLES,
-                   help="the renderer's style for synthetic pairs (default crisp; soft: larger, defocused, rimless drops under haze; lens: spherical-cap drops and specks, closest to real lens drops; docs/data.md)")
+                   help="the renderer's style for synthetic pairs (default lens: spherical-cap drops and specks, closest to real lens drops; crisp: small sharp drops with dark rims; soft: larger, defocused, rimless drops under haze; docs/data.md)")
     p.add_argument("--residual", action="store_true",
                    help="U-Net predicts a correction added to the rainy input (not the report's model; docs/training.md)")
     p.add_argument("--repaint", choices=REPAINTS, default="correction",
@@ -406,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "paper"), help="profile of --training (default cpu)")
     p.add_argument("--device", default="auto", help="device of --training: auto, cpu or cuda")
     p.add_argument("--decode", metavar="FOLDER", help="time decoding the images of FOLDER: Pillow against torchvision")
-    p.add_argument("--drop-style", default="crisp", choices=DROP_STYLES, help="the renderer's style to time (default crisp)")
+    p.add_argument("--drop-style", default=DEFAULT_DROP_STYLE, choices=DROP_STYLES, help=f"the renderer's style to time (default {DEFAULT_DROP_STYLE})")
     p.set_defaults(run=_bench)
     return parser
 

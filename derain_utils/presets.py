@@ -16,6 +16,8 @@ EXPERIMENTS = ("baseline", "pix2pix", "stabilized", "attentive")
 PROFILES = ("smoke", "cpu", "paper")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # see training/precision.py
 DROP_STYLES = ("crisp", "soft", "lens", "lens-dim")  # the renderer's styles, lensdrops.STYLES
+# The style of the embedded default: the closest to real lens drops (docs/data.md#drop-styles).
+DEFAULT_DROP_STYLE = "lens"
 REPAINTS = ("correction", "fill")  # what experiment 4's head writes inside the drops, models/attentive.py
 
 
@@ -51,7 +53,7 @@ class TrainConfig:
     fresh_drops: bool = False  # synthetic: render new drops on new crops every epoch instead of one fixed set
     augment: bool = False  # paired augmentation: flips and colour jitter (rendered pairs: channel shuffle too)
     extra_photos: str = ""  # synthetic: a folder of clean photos added to the embedded training photos
-    drop_style: str = "crisp"  # synthetic: the renderer's style for every split of the run (lensdrops.STYLES)
+    drop_style: str = DEFAULT_DROP_STYLE  # synthetic: the renderer's style for every split of the run (lensdrops.STYLES)
     real_pairs: str = ""  # synthetic: a folder of real pairs whose training frames are mixed into the rendered ones
     real_share: float = 0.25  # with real_pairs: about this share of each epoch's crops are real
     init_from: str = ""  # a finished run (folder or checkpoint) whose weights this run starts from: fine-tuning
@@ -67,6 +69,7 @@ class TrainConfig:
         values = dict(values)
         if "bf16" in values:  # runs saved before the precision setting: bf16 on or off
             values["precision"] = "bf16" if values.pop("bf16") else "fp32"
+        values.setdefault("drop_style", "crisp")  # runs saved before the drop styles rendered crisp drops
         names = {f.name for f in fields(cls)}
         unknown = set(values) - names
         if unknown:

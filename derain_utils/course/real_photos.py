@@ -1,20 +1,37 @@
-"""The course's models on real photos, beside doing nothing.
+"""Models on real photos, beside doing nothing: the course's runs (the discussion) and
+the shipped model (the chapter on real photos).
 
 Every pair of each folder of real pairs that is present (the real test images kept
 outside the repository, or any folder a reader names) is restored at full resolution and
 scored under every protocol. The course trains on rendered drops only and chose nothing
-on these pairs, so they say how far what it learnt carries to real lenses.
+on these pairs, so they say how far what it learnt carries to real lenses. Where no real
+pairs are at hand, the embedded test photos with rendered drops stand in for them.
 """
 
 from __future__ import annotations
 
-from ..evaluation.analysis import present_folders
+from pathlib import Path
+
+import numpy as np
+
+from ..data.images import read_rgb
+from ..data.lensdrops import drop_style
+from ..data.pairs import find_pairs
+from ..data.synthetic import rendered_photos
+from ..evaluation.analysis import difference_map, luminance, present_folders
+from ..evaluation.chain import as_chain
 from ..evaluation.metrics import PROTOCOLS
-from ..evaluation.scoring import evaluate
-from ..evaluation.trained import load_trained
+from ..evaluation.prediction import collect_inputs
+from ..evaluation.scoring import VALIDATION, evaluate, score_pairs
+from ..evaluation.shipped import shipped_model
+from ..evaluation.trained import Trained, load_trained
+from ..paths import project_path
+from ..presets import DEFAULT_DROP_STYLE
 from .runs import ExperimentRun
 
 NOTHING = "nothing"  # the rainy photo returned unchanged
+RENDERED = f"test photos, {DEFAULT_DROP_STYLE} drops"  # the stand-in for real pairs: whole embedded test photos
+SHEET_PHOTOS = 8  # photos on the sheet of unpaired photos
 
 
 def score_runs(runs: dict[str, ExperimentRun], folders: str, device: str = "auto") -> dict[str, dict]:
@@ -51,3 +68,105 @@ def real_table(real: dict[str, dict], names: dict[str, str], protocol: str = "rg
             cells.append("-" if s is None else f"{s[protocol]['psnr']:.2f} dB / {s[protocol]['ssim']:.3f}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def load_model(model: str = "", device: str = "auto") -> Trained:
+    """A model file or run folder (resolved from the project root); empty: the shipped model."""
+    return load_trained(project_path(model) if model else shipped_model(), device)
+
+
+def rendered_pairs(seed: int = 0) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The stand-in for real pairs: the embedded test photos, whole, with the default drops."""
+    return rendered_photos("test", seed=seed, style=drop_style(DEFAULT_DROP_STYLE))
+
+
+def score_model(trained: Trained, folders: str, seed: int = 0) -> dict[str, dict]:
+    """For the rendered test photos and each folder of real pairs present: its number of
+    pairs, mean PSNR and SSIM of doing nothing and of the model under every protocol, and
+    every pair's restoration gain (RGB PSNR of the output minus that of the input). A
+    folder the model trained on is scored on its held-out frames only."""
+    rendered = rendered_pairs(seed)
+    results = {RENDERED: score_pairs(rendered, len(rendered), trained, progress=False)}
+    for label, path in present_folders(folders).items():
+        if label == trained_on(trained):
+            label = f"{label}, held-out frames"
+        results[label] = evaluate(path, VALIDATION if label.endswith("held-out frames") else None, trained, progress=False)
+    return {label: {"pairs": r["pairs"], "scores": {NOTHING: _means(r["mean"], "input"), "model": _means(r["mean"], "model")},
+                    "gains": {row["name"]: row["model_psnr_rgb"] - row["input_psnr_rgb"] for row in r["images"]}}
+            for label, r in results.items()}
+
+
+def trained_on(trained: Trained) -> str:
+    """The name of the folder of real pairs the model trained on ('' if none)."""
+    return Path(trained.config.real_pairs).name if trained.config.real_pairs else ""
+
+
+def protocol_table(scored: dict[str, dict]) -> str:
+    """Markdown: one row per set and protocol, doing nothing beside the model and the gain."""
+    lines = ["| pairs | protocol | doing nothing: PSNR / SSIM | model: PSNR / SSIM | gain (dB) |", "| --- | --- | ---: | ---: | ---: |"]
+    for label, r in scored.items():
+        for p in PROTOCOLS:
+            nothing, model = r["scores"][NOTHING][p], r["scores"]["model"][p]
+            lines.append(f"| {label} ({r['pairs']}) | {p} | {nothing['psnr']:.2f} dB / {nothing['ssim']:.3f} | "
+                         f"{model['psnr']:.2f} dB / {model['ssim']:.3f} | {model['psnr'] - nothing['psnr']:+.2f} |")
+    return "\n".join(lines)
+
+
+def picked_pairs(trained: Trained, folders: str, scored: dict, seed: int = 0) -> tuple[list, list[str]]:
+    """Rows (rainy, output, clean) for a sheet: of each set scored (score_model's result),
+    the pair where the model gains least and the one where it gains most."""
+    loaders = {RENDERED: {name: (lambda pair=(rain, clean): pair) for name, rain, clean in rendered_pairs(seed)}}
+    for label, path in present_folders(folders).items():
+        key = f"{label}, held-out frames" if label == trained_on(trained) else label
+        loaders[key] = {pair.rain.name: pair.load for pair in find_pairs(path)}
+    rows, names = [], []
+    for label, gains in ((label, r["gains"]) for label, r in scored.items()):
+        for name in dict.fromkeys((min(gains, key=gains.get), max(gains, key=gains.get))):
+            rain, clean = loaders[label][name]()
+            rows.append((rain, restore_photo(trained, rain), clean))
+            names.append(f"{label.split(',')[0]}\n{name}\n{gains[name]:+.2f} dB")
+    return rows, names
+
+
+def restore_photo(trained: Trained, image: np.ndarray) -> np.ndarray:
+    """The model's output for one photo, at the model's own scales."""
+    return as_chain(trained, trained.scales).restore(image)
+
+
+def unpaired_photos(folder: str, seed: int = 0) -> list[tuple[str, np.ndarray]]:
+    """Rainy photos without a clean twin: the first SHEET_PHOTOS of `folder` (from the
+    project root) when it is present, else the rendered test photos."""
+    path = project_path(folder) if folder else None
+    if path is None or not path.is_dir():
+        print(f"no photos at {folder}: the sheet shows the test photos with rendered drops" if folder
+              else "no PHOTOS folder given: the sheet shows the test photos with rendered drops")
+        return [(name, rain) for name, rain, _ in rendered_pairs(seed)]
+    return [(f.name, read_rgb(f)) for f in collect_inputs([path])[:SHEET_PHOTOS]]
+
+
+def unpaired_rows(trained: Trained, folder: str, seed: int = 0) -> tuple[list, list[str], dict[str, float]]:
+    """Rows (photo, derained) of the unpaired photos (unpaired_photos), their labels, and
+    each photo's brightness shift."""
+    rows, shifts = [], {}
+    for name, photo in unpaired_photos(folder, seed):
+        output = restore_photo(trained, photo)
+        rows.append((photo, output))
+        shifts[name] = brightness_shift(photo, output)
+    return rows, [f"{name}\n{shift:+.1f} grey levels" for name, shift in shifts.items()], shifts
+
+
+def brightness_shift(photo: np.ndarray, output: np.ndarray) -> float:
+    """Mean luminance of the output minus that of the photo, in grey levels: a model that
+    only removes bright drops lowers it a little; one that darkens the scene, a lot."""
+    return float(luminance(output).mean() - luminance(photo).mean())
+
+
+def drop_rows(samples: dict[str, list], per_set: int = 2) -> tuple[list, list[str]]:
+    """Rows (rainy, clean, |rainy - clean| x4) of the first crops of each set of
+    analysis.real_and_rendered, with their labels."""
+    rows, names = [], []
+    for label, sample in samples.items():
+        for name, rain, clean in sample[:per_set]:
+            rows.append((rain, clean, difference_map(rain, clean)))
+            names.append(f"{label}: {name}")
+    return rows, names

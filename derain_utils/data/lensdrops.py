@@ -74,12 +74,13 @@ class DropStyle:
         return asdict(self)
 
 
-# The styles a run can train on (TrainConfig.drop_style). "crisp" is the default every
-# committed number comes from: small drops with dark rims over a clear scene. "soft" is
+# The styles a run can train on (TrainConfig.drop_style). "crisp" draws small drops with dark
+# rims over a clear scene; chapter 1 keeps it as the contrast to real drops. "soft" is
 # closer to the real pairs of the realism check (docs/data.md): larger, more defocused drops
 # with faint rims, under a stronger veil of scattered light. "lens" was set beside the
 # real wet-lens photos (docs/journal.md, "the lens drop style"): round, bright, smooth drops
-# of spherical caps, soft-edged, with specks; its model transfers to real photos.
+# of spherical caps, soft-edged, with specks; its model transfers to real photos, and it is
+# the embedded default (presets.DEFAULT_DROP_STYLE).
 # "lens-dim" darkens 40% of those drops, as real drops look over bright walls and sky; a
 # model must then repaint dark drops too, which pays only with a repaint bounded to the
 # surroundings' colours (`--repaint fill`, docs/training.md).

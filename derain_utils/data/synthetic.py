@@ -22,7 +22,7 @@ from .. import __version__
 from .augmentation import JITTER, jitter_colours
 from .images import write_png
 from .lensdrops import DropStyle, render_drops
-from .photos import Photo, clean_photos, random_crop
+from .photos import Photo, clean_photos, embedded_photos, random_crop
 
 MANIFEST = "synth.json"
 # Folder written for each photo split; Raindrop has no validation folder, and the val
@@ -30,6 +30,7 @@ MANIFEST = "synth.json"
 OUTPUT_SPLITS = {"train": "train", "test": "test_a"}
 _STREAM = {"train": 1, "val": 2, "test": 3}
 _FRESH = 4  # the stream of training pairs rendered anew each epoch
+_WHOLE = 5  # drops on whole photos (rendered_photos)
 
 def augment_crop(crop: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     """Colour jitter, a random order of the colour channels and, half of the time, a
@@ -77,6 +78,20 @@ def render_pairs(
             for r, c, m in zip(_to_uint8(rainy), _to_uint8(clean), _to_uint8(mask)):
                 yield r, c, m
             bar.update(len(seeds))
+
+
+def rendered_photos(split: str, copies: int = 2, seed: int = 0, style: DropStyle = DropStyle()) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The embedded photos of one split, whole, each with `copies` different sets of drops:
+    (name, rainy, clean) uint8 pairs at full resolution, held-out pairs for a model when no
+    real ones are at hand."""
+    pairs = []
+    for i, photo in enumerate(embedded_photos(split)):
+        clean = torch.from_numpy(photo.pixels).permute(2, 0, 1)[None].float().div_(255.0)
+        for k in range(copies):
+            rng = np.random.default_rng(np.random.SeedSequence([seed, _WHOLE, _STREAM[split], i, k]))
+            rainy, _ = render_drops(clean, [int(rng.integers(2**62))], style)
+            pairs.append((f"{photo.name} {k + 1}", _to_uint8(rainy)[0], photo.pixels))
+    return pairs
 
 
 def write_synthetic_dataset(

@@ -15,7 +15,7 @@ from ..data.lensdrops import drop_style
 from ..data.pairs import check_dataset, find_pairs, split_folders
 from ..data.photos import embedded_photos
 from ..data.synthetic import render_pairs
-from ..presets import make_config
+from ..presets import DEFAULT_DROP_STYLE, make_config
 from .metrics import psnr, ssim
 
 COVER_THRESHOLD = 8
@@ -48,7 +48,7 @@ def describe(data: str, profile: str) -> dict:
     }
 
 
-def load_sample(data: str, n: int, size: int = 128, seed: int = 0, style: str = "crisp") -> list[Sample]:
+def load_sample(data: str, n: int, size: int = 128, seed: int = 0, style: str = DEFAULT_DROP_STYLE) -> list[Sample]:
     """n pairs of size x size to look at, at the scale the models train on: crops of the
     training photos with drops of the given renderer style, or aligned crops at full
     resolution of a folder's pairs (its train split when it has one), taken in turn from
@@ -189,7 +189,7 @@ def present_folders(folders: str) -> dict[str, str]:
     return found
 
 
-def real_and_rendered(folders: str, n: int, size: int = 128, seed: int = 0, styles: str = "crisp") -> dict[str, list[Sample]]:
+def real_and_rendered(folders: str, n: int, size: int = 128, seed: int = 0, styles: str = DEFAULT_DROP_STYLE) -> dict[str, list[Sample]]:
     """Crops of size x size of pairs rendered in each style ("rendered, <style>") and of
     every folder of real pairs that is present (both comma-separated), at the same scale,
     for the realism check. Folders resolve from the project root; a missing one is

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 from tqdm import tqdm
@@ -30,12 +31,21 @@ def evaluate(data: str | Path, split: str | None = None, trained: Trained | Chai
     """Per-image and mean PSNR/SSIM of the model or chain of models (when given) and of
     doing nothing. split 'val' means the pairs that `derain train --data` held out for
     validation; scales, the passes of a single model (inference.restore_at_scales)."""
-    chain = None if trained is None else as_chain(trained, scales)
     pairs = folder_split_pairs(str(data))[1] if split == VALIDATION else find_pairs(data, split)
+    loaded = ((pair.rain.name, *pair.load()) for pair in pairs)
+    result = score_pairs(loaded, len(pairs), trained, protocols, crop, tile, scales, progress)
+    return {"data": str(data), "split": split or "all", **result}
+
+
+def score_pairs(pairs: Iterable[tuple[str, np.ndarray, np.ndarray]], count: int, trained: Trained | Chain | None = None,
+                protocols=PROTOCOLS, crop: int = 0, tile: int = 1024, scales: tuple[float, ...] = (1.0,),
+                progress: bool = True) -> dict:
+    """`evaluate` for (name, rainy, clean) arrays in memory, such as rendered pairs; count:
+    how many there are, for the progress bar."""
+    chain = None if trained is None else as_chain(trained, scales)
     rows = []
-    for pair in tqdm(pairs, desc="evaluating", unit="image", disable=not progress):
-        rain, clean = pair.load()
-        row = {"name": pair.rain.name, "width": rain.shape[1], "height": rain.shape[0]}
+    for name, rain, clean in tqdm(pairs, total=count, desc="evaluating", unit="image", disable=not progress):
+        row = {"name": name, "width": rain.shape[1], "height": rain.shape[0]}
         outputs = {"input": rain}
         if chain is not None:
             outputs["model"] = chain.restore(rain, tile=tile)
@@ -44,9 +54,11 @@ def evaluate(data: str | Path, split: str | None = None, trained: Trained | Chai
                 row[f"{who}_psnr_{protocol}"] = psnr(image, clean, protocol, crop)
                 row[f"{who}_ssim_{protocol}"] = ssim(image, clean, protocol, crop)
         rows.append(row)
+    if not rows:
+        raise ValueError("no pairs to score")
     numeric = [k for k in rows[0] if k.startswith(("input_", "model_"))]
     return {
-        "data": str(data), "split": split or "all", "pairs": len(rows), "protocols": list(protocols), "border_crop": crop,
+        "pairs": len(rows), "protocols": list(protocols), "border_crop": crop,
         "checkpoint": None if chain is None else chain.describe(), "scales": None if chain is None else chain.scales,
         "mean": {k: float(np.mean([r[k] for r in rows])) for k in numeric},
         "images": rows,
