@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from derain_utils.course import report
+from derain_utils.course import real_photos, report
 from derain_utils.paths import FIGURES_DIR, PROJECT_ROOT
 
 JOURNAL = PROJECT_ROOT / "docs" / "journal.md"
@@ -60,6 +60,12 @@ def test_the_report_renders_with_and_without_real_photos():
     if metrics.get("real"):
         folder = next(iter(metrics["real"]))
         assert folder in report.results_block(metrics) and folder in report.render_report(metrics)
+    if "real_photos" in metrics:  # chapter 6: the shipped model, in the README and the report, or in neither
+        model = metrics["real_photos"]["sets"][real_photos.RENDERED]["scores"]["model"]["rgb"]
+        assert f"{model['psnr']:.2f} / {model['ssim']:.3f}" in report.results_block(metrics)
+        assert f"{model['psnr']:.2f} dB / {model['ssim']:.3f}" in report.render_report(metrics)
+    unshipped = {k: v for k, v in without.items() if k != "real_photos"}
+    assert "model shipped" not in report.results_block(unshipped) and "derain ships one model" not in report.render_report(unshipped)
 
 
 def markdown_files() -> list[Path]:

@@ -10,7 +10,7 @@ import torch
 
 from conftest import random_image, shared, write_image
 from derain_utils.cli import main
-from derain_utils.evaluation.scoring import evaluate
+from derain_utils.evaluation.scoring import evaluate, score_pairs
 from derain_utils.data.images import read_rgb
 from derain_utils.evaluation.inference import restore, restore_at_scales, restore_tiled
 from derain_utils.evaluation.metrics import psnr
@@ -266,3 +266,16 @@ def test_val_split_is_the_part_training_held_out(tmp_path):
     assert [r["name"] for r in result["images"]] == [val_set.name(i) for i in range(len(val_set))]
     assert result["mean"]["input_psnr_rgb"] == pytest.approx(
         np.mean([psnr(*val_set.arrays(i)) for i in range(len(val_set))]))
+
+
+def test_pairs_in_memory_are_scored_as_a_folder_of_them_is(tmp_path, checkpoint, rng):
+    pairs = [(f"{i}.png", random_image(rng, 48, 64), random_image(rng, 48, 64)) for i in range(2)]
+    for name, rain, clean in pairs:
+        write_image(tmp_path / "rain" / name, rain)
+        write_image(tmp_path / "clean" / name, clean)
+    trained = load_trained(checkpoint, "cpu")
+    from_folder = evaluate(tmp_path, trained=trained, progress=False)
+    in_memory = score_pairs(iter(pairs), len(pairs), trained, progress=False)
+    assert in_memory["images"] == from_folder["images"] and in_memory["mean"] == from_folder["mean"]
+    with pytest.raises(ValueError, match="no pairs to score"):
+        score_pairs(iter([]), 0)

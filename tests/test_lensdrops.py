@@ -86,6 +86,16 @@ def test_drop_styles_are_selectable_by_name():
         assert not np.array_equal(crisp.arrays(0)[0], other.arrays(0)[0])
 
 
+def test_lens_drops_are_the_default_and_a_run_saved_before_the_styles_reads_as_crisp():
+    from derain_utils.presets import DEFAULT_DROP_STYLE, TrainConfig, make_config
+
+    config = make_config("attentive", "smoke")
+    assert DEFAULT_DROP_STYLE == "lens" and config.drop_style == "lens"
+    older = {k: v for k, v in config.to_dict().items() if k != "drop_style"}
+    assert TrainConfig.from_dict(older).drop_style == "crisp"
+    assert TrainConfig.from_dict(config.to_dict()) == config
+
+
 def test_a_stretched_drop_keeps_its_whole_length():
     """A running drop is longer than its support radius along its long axis; the patch it
     is evaluated on must cover that length, or its ends are cut off square."""

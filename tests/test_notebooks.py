@@ -18,7 +18,7 @@ from derain_utils.training.checkpoints import code_changed_since, git_commit, lo
 from derain_utils.training.trainer import CHECKPOINT
 from derain_utils.course.report import build_report, export_notebooks, results_rows
 
-REPORT_FIGURES = [f"fig{n}_" for n in range(1, 16)]
+REPORT_FIGURES = [f"fig{n}_" for n in range(1, 19)]
 
 
 @pytest.fixture(scope="module")

@@ -5,14 +5,15 @@ import json
 import numpy as np
 import pytest
 
-from conftest import random_image, shared, write_image
+from conftest import SHARED_DATA, random_image, shared, write_image
 from derain_utils.cli import main
+from derain_utils.course import real_photos
 from derain_utils.data.images import read_rgb
 from derain_utils.data.lensdrops import drop_style
 from derain_utils.data.photos import embedded_photos
 from derain_utils.data.synthetic import render_pairs
 from derain_utils.evaluation.inference import restore_at_scales
-from derain_utils.evaluation.metrics import psnr, ssim
+from derain_utils.evaluation.metrics import PROTOCOLS, psnr, ssim
 from derain_utils.evaluation.scoring import evaluate
 from derain_utils.evaluation.shipped import MODEL_FORMAT, SHIPPED_MODEL, SHIPPED_SHA256, export_model, read_model, sha256
 from derain_utils.evaluation.trained import load_trained
@@ -82,3 +83,28 @@ def test_the_shipped_model_on_robotcar_frames_held_out_from_its_training():
     trained = load_trained(SHIPPED_MODEL, "cpu")
     result = evaluate(shared("robotcar_pairs"), "val", trained=trained, protocols=("rgb",), scales=trained.scales, progress=False)
     assert result["mean"]["model_psnr_rgb"] - result["mean"]["input_psnr_rgb"] >= 2.0
+
+
+def test_chapter_6_scores_rendered_photos_always_and_a_training_folder_on_held_out_frames_only(tmp_path):
+    trained = load_trained(SHIPPED_MODEL, "cpu")
+    rendered = real_photos.score_model(trained, str(tmp_path / "absent"))
+    assert list(rendered) == [real_photos.RENDERED] and rendered[real_photos.RENDERED]["pairs"] == 4
+    scores = rendered[real_photos.RENDERED]["scores"]
+    assert set(scores) == {"nothing", "model"} and set(scores["model"]) == set(PROTOCOLS)
+    gains = rendered[real_photos.RENDERED]["gains"]
+    assert np.mean(list(gains.values())) == pytest.approx(scores["model"]["rgb"]["psnr"] - scores["nothing"]["rgb"]["psnr"])
+    table = real_photos.protocol_table(rendered)
+    assert table.count("\n") == 1 + len(PROTOCOLS) and "y-opencv" in table
+    robotcar = SHARED_DATA / "robotcar_pairs"  # the folder the shipped model trained on
+    if robotcar.is_dir():
+        held_out = real_photos.score_model(trained, str(robotcar))["robotcar_pairs, held-out frames"]
+        assert held_out["pairs"] == evaluate(robotcar, "val", progress=False)["pairs"] < 90
+
+
+def test_the_unpaired_sheet_falls_back_to_rendered_photos_and_measures_the_darkening(capsys):
+    trained = load_trained(SHIPPED_MODEL, "cpu")
+    rows, names, shifts = real_photos.unpaired_rows(trained, "no/such/folder")
+    assert "no photos at no/such/folder" in capsys.readouterr().out
+    assert len(rows) == len(names) == len(shifts) == 4 and all(photo.shape == out.shape for photo, out in rows)
+    photo = np.full((8, 8, 3), 100, np.uint8)
+    assert real_photos.brightness_shift(photo, photo - 10) == pytest.approx(-10, abs=1e-3)

@@ -6,7 +6,8 @@ import pytest
 from derain_utils.cli import main
 from derain_utils.data.images import read_rgb
 from derain_utils.data.photos import PHOTO_SPLITS, embedded_photos, folder_photos
-from derain_utils.data.synthetic import render_pairs, write_synthetic_dataset
+from derain_utils.data.synthetic import render_pairs, rendered_photos, write_synthetic_dataset
+from derain_utils.data.lensdrops import drop_style
 
 from conftest import shared
 
@@ -77,3 +78,17 @@ def test_tiny_photo_folder_still_holds_photos_out(tmp_path, rng):
         write_image(tmp_path / name, random_image(rng, 80, 80))
     splits = {s: [p.name for p in folder_photos(tmp_path, s)] for s in PHOTO_SPLITS}
     assert sorted(sum(splits.values(), [])) == ["a", "b", "c"] and all(splits.values())
+
+
+def test_rendered_photos_put_drops_on_whole_held_out_photos_the_same_way_every_time():
+    first = rendered_photos("test", copies=2, seed=0, style=drop_style("lens"))
+    photos = embedded_photos("test")
+    assert [name for name, _, _ in first] == [f"{p.name} {k}" for p in photos for k in (1, 2)]
+    for (name, rain, clean), photo in zip(first, [p for p in photos for _ in (1, 2)]):
+        assert rain.shape == photo.pixels.shape and np.array_equal(clean, photo.pixels)
+        changed = np.abs(rain.astype(int) - clean).max(axis=2) > 8
+        assert 0.01 < changed.mean() < 0.9, name  # drops, but not a repainted photo
+    assert not np.array_equal(first[0][1], first[1][1])  # two copies, two sets of drops
+    again = rendered_photos("test", copies=2, seed=0, style=drop_style("lens"))
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(first, again))
+    assert not np.array_equal(rendered_photos("test", 1, seed=1, style=drop_style("lens"))[0][1], first[0][1])

@@ -25,7 +25,7 @@ from ..paths import BUILD_DIR, FIGURES_DIR, PROJECT_ROOT
 from .ablation import ablation_table
 from .narrative import RESOLVED_DB, SHORT_NAMES, ablation_reading, real_verdict, report_models_on_real
 from .outputs import clean_outputs
-from .real_photos import real_table
+from .real_photos import NOTHING, protocol_table, real_table
 
 REPORT_TEMPLATE = PROJECT_ROOT / "report" / "report.md.jinja"
 REPORT_MARKDOWN = PROJECT_ROOT / "report" / "report.md"
@@ -144,7 +144,8 @@ def render_report(metrics: dict, template: Path = REPORT_TEMPLATE) -> str:
             ablation_reading=ablation_reading(metrics["ablation"]) if "ablation" in metrics else "",
             verdict_real=real_verdict(metrics["real"]) if metrics.get("real") else "",
             report_models_real=report_models_on_real(metrics["real"]) if metrics.get("real") else "",
-            real={p: real_table(metrics.get("real", {}), names, p) for p in ("rgb", "y-basicsr", "y-opencv")})
+            real={p: real_table(metrics.get("real", {}), names, p) for p in ("rgb", "y-basicsr", "y-opencv")},
+            shipped=protocol_table(metrics["real_photos"]["sets"]) if "real_photos" in metrics else "")
     except jinja2.UndefinedError as err:
         raise ValueError(f"{template}: a placeholder has no value in the metrics ({err.message})") from None
 
@@ -173,7 +174,19 @@ def results_block(metrics: dict) -> str:
         said.append(f"on every set of real pairs, {ahead(worst)}")
     if said:
         lines.append(f"Ahead of doing nothing by more than {RESOLVED_DB} dB, the noise of one run: {'; '.join(said)}.")
+    if "real_photos" in metrics:
+        lines += ["", shipped_line(metrics["real_photos"]["sets"])]
     return "\n".join(lines)
+
+
+def shipped_line(sets: dict) -> str:
+    """One sentence: the shipped model beside doing nothing on every set chapter 6 scored."""
+    def pair(s: dict) -> str:
+        return f"{s['rgb']['psnr']:.2f} / {s['rgb']['ssim']:.3f}"
+
+    scores = "; ".join(f"{label} ({r['pairs']}) {pair(r['scores']['model'])} against {pair(r['scores'][NOTHING])}"
+                       for label, r in sets.items())
+    return f"The model shipped for real photos ([model card](docs/model.md), chapter 6), RGB, beside doing nothing: {scores}."
 
 
 def with_results(readme: str, metrics: dict) -> str:

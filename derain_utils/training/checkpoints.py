@@ -73,10 +73,11 @@ def git_commit(root: Path) -> str | None:
 
 
 def code_changed_since(root: Path, commit: str | None) -> bool | None:
-    """Whether the package's code differs from `commit` (committed or not); None when git
-    cannot tell (no checkout, an unknown commit). A finished run is reused by its
-    configuration alone, so this is what says that its code has moved on."""
-    out = _git(root, "diff", "--quiet", commit, "--", "derain_utils") if commit else None
+    """Whether the package's code that trains a run differs from `commit` (committed or
+    not); None when git cannot tell (no checkout, an unknown commit). A finished run is
+    reused by its configuration alone, so this is what says that its code has moved on.
+    The course's code (derain_utils/course) only reads and draws runs, so it is left out."""
+    out = _git(root, "diff", "--quiet", commit, "--", "derain_utils", ":(exclude)derain_utils/course") if commit else None
     return None if out is None else {0: False, 1: True}.get(out.returncode)
 
 
