@@ -85,7 +85,16 @@ def _with_real_pairs(rendered: PairedImageDataset, config: TrainConfig) -> Datas
     repeat = max(1, round(wanted / len(real)))
     mixed = PairedImageDataset(real, config.image_size, train=True, repeat=repeat, augment=config.augment,
                                mask_threshold=config.mask_threshold or REAL_THRESHOLD)
-    return ConcatDataset([rendered, mixed])
+    return _Mixed([rendered, mixed])
+
+
+class _Mixed(ConcatDataset):
+    """Rendered and real pairs in one epoch; fresh drops still get each epoch's pairs."""
+
+    def set_epoch(self, epoch: int) -> None:
+        for part in self.datasets:
+            if hasattr(part, "set_epoch"):
+                part.set_epoch(epoch)
 
 
 def build_validation_set(config: TrainConfig, progress: bool = False) -> PairedImageDataset:
