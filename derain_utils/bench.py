@@ -106,8 +106,12 @@ def bench_training(experiment: str = "pix2pix", profile: str = "cpu", steps: int
     networks, and, with `recipe`, the original pix2pix recipe (U-Net 256 of 8 levels and
     64 base channels, 70x70 PatchGAN, 256x256, batch 8, fp32) as a fixed yardstick."""
     from .presets import make_config
+    from .training.cores import busy_note
     from .training.timing import measure_rate
 
+    busy = busy_note()
+    if busy:
+        print(f"note: {busy}; the rates below are a busy machine's, not this machine's")
     default = make_config(experiment, profile)
     paths = {"default path": default, "plain fp32 eager": replace(default, precision="fp32", channels_last=False)}
     if recipe:

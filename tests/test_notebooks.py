@@ -2,19 +2,25 @@
 
 import json
 import re
+import shutil
 import subprocess
+import sys
+import time
+from dataclasses import replace
 
 import nbformat
 import numpy as np
 import pytest
 
-from conftest import interrupted_at_step, shared
-from derain_utils.course import chapters, reproduce
+from conftest import SHARED_DATA, interrupted_at_step, shared
+from derain_utils.course import ablation, chapters, reproduce
 from derain_utils.evaluation import analysis
 from derain_utils.evaluation.metrics import psnr
 from derain_utils.paths import FIGURES_DIR, PROJECT_ROOT
-from derain_utils.training import trainer
+from derain_utils.presets import ABLATION_EPOCHS, make_config
+from derain_utils.training import cores, trainer
 from derain_utils.training.checkpoints import code_changed_since, git_commit, load_checkpoint
+from derain_utils.training.timing import format_duration
 from derain_utils.training.trainer import CHECKPOINT
 from derain_utils.course.report import build_report, export_notebooks, results_rows
 
@@ -44,7 +50,7 @@ def test_reproduce_writes_every_report_figure_outside_figures(smoke_reproduction
         history = json.loads((root / "runs" / experiment / "history.json").read_text())
         assert metrics[experiment]["psnr"] == history["epochs"][-1]["val_psnr_rgb"]
         assert metrics[experiment]["test_images"] == 4 and metrics[experiment]["test_input_psnr"] != metrics[experiment]["input_psnr"]
-    assert [r["row"] for r in metrics["ablation"]][:2] == ["default", "no augmentation"]
+    assert [r["row"] for r in metrics["ablation"]] == list(ablation.SHORT_ROWS)  # a reproduction trains the short ablation
     assert all((root / "runs" / "ablation" / r["row"].replace(" ", "_") / "checkpoint.pt").is_file() for r in metrics["ablation"])
     # the smoke run left the project's figures/ and the committed chapters alone
     assert {p: p.stat().st_mtime_ns for p in [*FIGURES_DIR.iterdir(), *reproduce.NOTEBOOKS_DIR.iterdir()]} == before
@@ -289,10 +295,38 @@ def test_git_tells_whether_the_package_changed_since_a_commit(tmp_path):
 def test_reproduce_announces_its_length_and_counts_finished_runs_as_nothing(smoke_reproduction, tmp_path):
     root, _, _ = smoke_reproduction
     said = reproduce.announce("smoke", "synthetic", 0, "cpu", tmp_path / "no_runs_yet", precision="fp32")
-    labels = re.search(r"should take about .+ here \((.+), then the figures\); timed steps: (.+) images/s \(fp32, ", said)
+    labels = re.search(r"should take about .+ here \((.+), then (.+) for figures and scores\); timed steps: (.+) images/s \(fp32, ", said)
     assert labels, said
     assert [part.split(" ")[0] for part in labels.group(1).split(", ")] == ["baseline", "pix2pix", "stabilized", "attentive", "ablation"]
+    rest = reproduce.CHAPTERS_SECONDS + (reproduce.REAL_DATA_SECONDS if (SHARED_DATA / "raindrop_mini").is_dir() else 0)
+    assert labels.group(2) == format_duration(rest)
     assert reproduce.announce("smoke", "synthetic", 0, "cpu", root / "runs").startswith("every training run is already finished")
+
+
+def test_the_full_ablation_is_shown_once_every_row_is_finished(smoke_reproduction, tmp_path, capsys):
+    root, _, _ = smoke_reproduction
+    folder = tmp_path / "ablation"
+    shutil.copytree(root / "runs" / "ablation", folder)
+    default = replace(make_config("attentive", "smoke"), epochs=ABLATION_EPOCHS["smoke"])
+    assert list(ablation.ablation_rows(default, folder)) == list(ablation.SHORT_ROWS)
+    assert len(reproduce.training_jobs("smoke", "synthetic", 0, tmp_path)) == 4 + len(ablation.SHORT_ROWS)
+    ablation.run_ablation(default, folder, device="cpu", progress=False)  # what `derain ablate` trains: every row
+    assert "reusing the finished run" in capsys.readouterr().out  # the short table's rows were not trained again
+    assert list(ablation.ablation_rows(default, folder)) == list(ablation.ROWS)
+    assert len(reproduce.training_jobs("smoke", "synthetic", 0, tmp_path)) == 4 + len(ablation.ROWS)
+    assert list(ablation.ablation_rows(replace(default, seed=1), folder)) == list(ablation.SHORT_ROWS)  # other settings: not these runs
+
+
+def test_a_busy_machine_gets_no_estimate():
+    spinner = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 20\nwhile time.time() < end: pass"])
+    try:
+        time.sleep(0.5)
+        assert cores.busy_cores() > cores.BUSY_CORES
+        said = reproduce.announce("smoke", "synthetic", 0, "cpu", PROJECT_ROOT / "build" / "no_such_runs")
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert said.startswith("this machine is busy: other processes keep ") and "no estimate is given" in said, said
 
 
 def test_exported_pages_show_a_progress_bar_in_its_last_state(tmp_path):

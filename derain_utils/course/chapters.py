@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -27,7 +27,7 @@ from ..presets import ABLATION_EPOCHS, PRECISIONS, PROFILES, TrainConfig, make_c
 from ..training.checkpoints import atomic_write_bytes
 from ..training.precision import resolve_precision
 from ..training.trainer import ensure_trained, pick_device
-from .ablation import run_ablation
+from .ablation import ROWS, ablation_rows, run_ablation
 from .figures import save_figure
 from .runs import ExperimentRun
 
@@ -60,10 +60,18 @@ class Chapter:
         return ExperimentRun.load(folder, self.device)
 
     def ablation(self, epochs: int = 0, progress: bool = True) -> list[dict]:
-        """Experiment 4's ablation (see ablation.ROWS), every row trained for `epochs`
-        (0: the profile's ablation budget), in RUNS_DIR/ablation."""
-        return run_ablation(self.config("attentive"), self.runs_dir / "ablation",
-                            epochs or ABLATION_EPOCHS[self.profile], self.device, progress)
+        """Experiment 4's ablation, every row trained for `epochs` (0: the profile's
+        ablation budget), in RUNS_DIR/ablation: the full table when `derain ablate` has
+        trained all of its rows there, else the short one (ablation.SHORT_ROWS)."""
+        default = replace(self.config("attentive"), epochs=epochs or ABLATION_EPOCHS[self.profile])
+        folder = self.runs_dir / "ablation"
+        rows = ablation_rows(default, folder)
+        if len(rows) == len(ROWS):
+            print(f"the full ablation: all {len(ROWS)} rows, trained by `derain ablate` in {shown_path(folder)}")
+        else:
+            print(f"the short ablation: {len(rows)} of the {len(ROWS)} rows. `make ablation` (or `derain ablate --out "
+                  f"{shown_path(folder)}`) trains the others; run this chapter again afterwards to see the full table")
+        return run_ablation(default, folder, device=self.device, progress=progress, rows=rows)
 
     def save(self, fig: plt.Figure, number: int, slug: str) -> None:
         """Save a figure as figN_<slug>.png and .pdf in this chapter's figure folder."""

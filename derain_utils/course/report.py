@@ -23,7 +23,7 @@ import markdown
 
 from ..paths import BUILD_DIR, FIGURES_DIR, PROJECT_ROOT
 from .ablation import ablation_table
-from .narrative import RESOLVED_DB, SHORT_NAMES, ablation_reading, real_verdict, report_models_on_real
+from .narrative import RESOLVED_DB, SEED_SPREAD_DB, SEED_SPREAD_EPOCHS, SHORT_NAMES, ablation_reading, real_verdict, report_models_on_real
 from .outputs import clean_outputs
 from .real_photos import NOTHING, protocol_table, real_table
 
@@ -142,6 +142,7 @@ def render_report(metrics: dict, template: Path = REPORT_TEMPLATE) -> str:
             ablation=ablation_table(metrics["ablation"]) if "ablation" in metrics else "",
             real_sets=metrics.get("real", {}),
             ablation_reading=ablation_reading(metrics["ablation"]) if "ablation" in metrics else "",
+            seed_spread=SEED_SPREAD_DB, seed_epochs=SEED_SPREAD_EPOCHS,
             verdict_real=real_verdict(metrics["real"]) if metrics.get("real") else "",
             report_models_real=report_models_on_real(metrics["real"]) if metrics.get("real") else "",
             real={p: real_table(metrics.get("real", {}), names, p) for p in ("rgb", "y-basicsr", "y-opencv")},

@@ -90,14 +90,27 @@ def _kernel_environment(ignored: tuple[str, ...], values: dict[str, str]):
                 os.environ[name] = value
 
 
-def announce(profile: str, data: str, seed: int, device: str, runs_dir: Path, precision: str = "auto") -> str:
-    """How long the training of a reproduction will take on this machine, from a few timed
-    steps of each network; finished runs in runs_dir count nothing, interrupted ones what
-    is left of them."""
-    from ..training.precision import describe_device
-    from ..training.timing import format_duration, measure_rate, run_seconds
-    from ..training.precision import pick_device
+# What the chapters do besides training (starting kernels, rendering pairs, drawing
+# figures, scoring the models), measured in reproductions on a 2-core AMX Xeon, and what the
+# real test pairs add where they are present (chapters 1, 6 and 7 score on them):
+# docs/journal.md, "the whole course in 30 minutes".
+CHAPTERS_SECONDS = 240
+REAL_DATA_SECONDS = 300
 
+
+def announce(profile: str, data: str, seed: int, device: str, runs_dir: Path, precision: str = "auto") -> str:
+    """How long a reproduction will take on this machine, from a few timed steps of each
+    network; finished runs in runs_dir count nothing, interrupted ones what is left of
+    them. On a machine that other processes keep busy it says so instead: steps timed
+    then would overstate the time many times over."""
+    from ..training.cores import busy_note
+    from ..training.precision import describe_device, pick_device
+    from ..training.timing import format_duration, measure_rate, run_seconds
+
+    busy = busy_note()
+    if busy:
+        return (f"{busy}, so no estimate is given: steps timed now would say little about a quiet machine. "
+                f"Expect the reproduction to take several times longer than it would alone (`top` names the other processes).")
     rates, seconds, shown = {}, {}, {}  # shown: the first measured rate of each label
     for label, config, folder in training_jobs(profile, data, seed, runs_dir, precision):
         left = config.epochs - _epochs_done(folder)
@@ -108,24 +121,43 @@ def announce(profile: str, data: str, seed: int, device: str, runs_dir: Path, pr
             rates[key], used = measure_rate(config, device)
             shown.setdefault(label, rates[key])
         seconds[label] = seconds.get(label, 0.0) + run_seconds(config, rates[key], left)
+    rest = CHAPTERS_SECONDS + (REAL_DATA_SECONDS if _real_data_present() else 0)
     if not seconds:
-        return "every training run is already finished: only the figures are drawn (about a minute)"
-    total = sum(seconds.values()) + 60  # the figures and the per-image analyses
+        return f"every training run is already finished: only the chapters' figures and scores are computed (about {format_duration(rest)})"
     parts = ", ".join(f"{label} {format_duration(s)}" for label, s in seconds.items())
-    return (f"this reproduction should take about {format_duration(total)} here ({parts}, then the figures); "
-            f"timed steps: {', '.join(f'{k} {v:.0f}' for k, v in shown.items())} images/s ({used}, {describe_device(pick_device(device))})")
+    return (f"this reproduction should take about {format_duration(sum(seconds.values()) + rest)} here ({parts}, then "
+            f"{format_duration(rest)} for figures and scores); timed steps: {', '.join(f'{k} {v:.0f}' for k, v in shown.items())} "
+            f"images/s ({used}, {describe_device(pick_device(device))})")
+
+
+def _real_data_present() -> bool:
+    """Whether any folder of real pairs that a chapter reads by default (its REAL_DATA
+    parameter) exists here."""
+    import ast
+
+    import papermill
+
+    from ..paths import project_path
+
+    for notebook in notebooks():
+        real = papermill.inspect_notebook(str(notebook)).get("REAL_DATA")
+        if real and any(project_path(f.strip()).is_dir() for f in ast.literal_eval(real["default"]).split(",") if f.strip()):
+            return True
+    return False
 
 
 def training_jobs(profile: str, data: str, seed: int, runs_dir: Path, precision: str = "auto") -> list[tuple[str, TrainConfig, Path]]:
     """Every training run of a reproduction, as (label, configuration, run folder): the
-    four experiments, then the rows of experiment 4's ablation."""
+    four experiments, then the rows of experiment 4's ablation (the short one, unless every
+    row is already finished)."""
     from ..presets import ABLATION_EPOCHS, EXPERIMENTS, make_config
-    from .ablation import ROWS, row_config, slug
+    from .ablation import ablation_rows, row_config, slug
 
     configs = {e: make_config(e, profile, data=data, seed=seed, precision=precision) for e in EXPERIMENTS}
     ablation = replace(configs["attentive"], epochs=ABLATION_EPOCHS[profile])
     jobs = [(e, c, runs_dir / e) for e, c in configs.items()]
-    return jobs + [("ablation", row_config(ablation, change), runs_dir / "ablation" / slug(name)) for name, (_, change) in ROWS.items()]
+    rows = ablation_rows(ablation, runs_dir / "ablation")
+    return jobs + [("ablation", row_config(ablation, change), runs_dir / "ablation" / slug(name)) for name, (_, change) in rows.items()]
 
 
 def _epochs_done(folder: Path) -> int:

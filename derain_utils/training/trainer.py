@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from .losses import (REAL_THRESHOLD, SYNTHETIC_VISIBLE, adversarial_loss, contra
                      pixel_loss)
 from .precision import autocast, pick_device, resolve_precision
 from .seeding import rng_state, seed_everything, set_rng_state
+from .cores import one_thread_when_busy
 from .timing import RunClock
 
 # Fields of an epoch record that measure the machine, not the training.
@@ -227,7 +229,10 @@ class Trainer:
         bar = tqdm(total=total, initial=start * steps_per_epoch, desc=f"{self.config.experiment}", unit="step",
                    mininterval=1.0, disable=not self.progress)
         clock = RunClock(total - start * steps_per_epoch, self.config.batch_size, self.precision, self.device)
-        with bar:
+        threads = one_thread_when_busy(self.device) if self.rank.world == 1 else nullcontext("")
+        with bar, threads as busy:
+            if busy and self.progress:
+                bar.write(busy)
             for epoch in range(start, self.config.epochs):
                 tic = time.perf_counter()
                 records = []
@@ -354,6 +359,15 @@ def check_run_dir(run_dir: str | Path, resume: bool, overwrite: bool) -> bool:
             raise FileExistsError(f"{run_dir} holds files but no {CHECKPOINT}; refusing to replace a folder that is not a derain run")
         return True
     return False
+
+
+def is_finished(config: TrainConfig, folder: Path) -> bool:
+    """Whether `folder` holds a finished run of exactly this configuration."""
+    checkpoint = folder / CHECKPOINT
+    if not checkpoint.is_file():
+        return False
+    state = load_checkpoint(checkpoint)
+    return TrainConfig.from_dict(state["config"]) == config and state["epoch"] >= config.epochs
 
 
 def ensure_trained(config: TrainConfig, folder: Path, device: str = "auto", progress: bool = True) -> None:
