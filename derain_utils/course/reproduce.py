@@ -91,11 +91,11 @@ def _kernel_environment(ignored: tuple[str, ...], values: dict[str, str]):
 
 
 # What the chapters do besides training (starting kernels, rendering pairs, drawing
-# figures, scoring the models), measured in reproductions on a 2-core AMX Xeon, and what the
-# real test pairs add where they are present (chapters 1, 6 and 7 score on them):
-# docs/journal.md, "the whole course in 30 minutes".
-CHAPTERS_SECONDS = 240
-REAL_DATA_SECONDS = 300
+# figures, scoring the models), measured in a reproduction on a 2-core AMX Xeon (312 s),
+# and what the real test pairs add where they are present (chapters 6 and 7 score every
+# model on them; 94 s): docs/journal.md, "the whole course in 30 minutes".
+CHAPTERS_SECONDS = 220
+REAL_DATA_SECONDS = 95
 
 
 def announce(profile: str, data: str, seed: int, device: str, runs_dir: Path, precision: str = "auto") -> str:

@@ -59,10 +59,11 @@ class RunClock:
         return f", about {format_duration(per_epoch * epochs_left)} left"
 
 
-def measure_rate(config: TrainConfig, device: str = "auto", steps: int = 3, warmup: int = 1) -> tuple[float, str]:
+def measure_rate(config: TrainConfig, device: str = "auto", steps: int = 4, warmup: int = 3) -> tuple[float, str]:
     """Training images per second of `config`'s step on `device` (rendering fresh drops
     included), and the precision the step ran in. The networks are built afresh; no run
-    folder is touched."""
+    folder is touched. Three warm-up steps: after one, the rate was 10-20% below what the
+    runs then trained at (docs/journal.md, "the whole course in 30 minutes")."""
     from .trainer import Trainer
 
     probe = replace(config, train_pairs=config.batch_size, val_pairs=1, epochs=1)
