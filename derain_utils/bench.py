@@ -120,8 +120,8 @@ def bench_training(experiment: str = "pix2pix", profile: str = "cpu", steps: int
             generator_options=dict(depth=8, base=64), discriminator_options=dict(base=64))
     results, precisions = {}, {}
     for name, config in paths.items():
-        slow = name.startswith("original")  # about a second a step: two steps after one warm-up
-        results[name], precisions[name] = measure_rate(config, device, steps=2 if slow else steps, warmup=1 if slow else 3)
+        # One warm-up step, as for every number in benchmarks/README.md (the estimates warm up longer)
+        results[name], precisions[name] = measure_rate(config, device, steps=2 if name.startswith("original") else steps, warmup=1)
     print(f"{experiment} training step, {profile} profile ({default.image_size}x{default.image_size}, batch {default.batch_size}), "
           f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
     print(f"device: {describe_device(pick_device(device))}")

@@ -239,8 +239,12 @@ def test_narrative_reads_the_measured_history(smoke_reproduction):
     assert f"doing nothing scores" not in text and f"{last['input_psnr_rgb']:.2f} dB" in text
     assert ("better than" in text) == (last["val_psnr_rgb"] > last["input_psnr_rgb"])
     d = narrative.discriminator(history)
-    real = sum(e["d_acc_real"] for e in history["epochs"][1:]) / len(history["epochs"][1:])
+    half = history["steps"][len(history["steps"]) // 2:]
+    real = sum(s["d_acc_real"] for s in half) / len(half)
     assert f"judged {real:.0%} of real" in d
+    steps = [s["d_loss"] for s in history["steps"]]
+    tenth = max(1, len(steps) // 10)
+    assert f"from {sum(steps[:tenth]) / tenth:.3g} (mean of the first tenth" in narrative.losses(history, {"d_loss": "D loss"})
 
 
 def test_an_interrupted_run_is_resumed_and_a_finished_one_reused(tmp_path, monkeypatch, capsys):

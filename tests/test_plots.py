@@ -63,3 +63,14 @@ def test_a_sheet_keeps_every_pixel_and_enlarges_patch_maps_without_smoothing():
     fitted = sheet_image([photo, tall], n_cols=2)[g:g + 4, 2 * g + 6:2 * g + 12]
     assert np.allclose(fitted[:, 1:4], 40 / 255.0, atol=1e-6)  # 8 x 6 into 4 x 6: 4 x 3, from column 1
     assert np.all(fitted[:, :1] == 1.0) and np.all(fitted[:, 4:] == 1.0)
+
+
+def test_the_ablation_figure_draws_the_seed_spread_around_the_default():
+    rows = [{"row": name, "psnr": 20.0 + gain, "input_psnr": 20.0, "test_psnr": 19.0 + gain / 2, "test_input_psnr": 19.0}
+            for name, gain in (("default", 2.0), ("no blending", 1.0))]
+    fig = plots.ablation_bars(rows, {"validation": 0.8, "test": 1.5})
+    ax = fig.axes[0]
+    bands = [p for p in ax.patches if p.get_alpha() == 0.15]
+    spans = sorted((round(p.get_x(), 6), round(p.get_x() + p.get_width(), 6)) for p in bands)
+    assert spans == [(0.25, 1.75), (1.6, 2.4)]  # the test gain 1.0 +- 0.75, the validation gain 2.0 +- 0.4
+    assert not [p for p in plots.ablation_bars(rows).axes[0].patches if p.get_alpha() == 0.15]
