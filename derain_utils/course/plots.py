@@ -125,7 +125,7 @@ def ablation_bars(results: Sequence[dict], spread: dict | None = None) -> plt.Fi
         ax.barh(y + (i - (len(sets) - 1) / 2) * height, gains, height, color=f"C{i}", label=f"{label} photos")
         if spread:
             ax.axvspan(gains[-1] - spread[label] / 2, gains[-1] + spread[label] / 2, color=f"C{i}", alpha=0.15, lw=0,
-                       label=f"the default's spread over seeds ({label})")
+                       zorder=0, label=f"the default's spread over seeds ({label})")  # behind the bars
     ax.axvline(0, color="0.3", lw=1)
     ax.set_yticks(y, names)
     ax.set_xlabel("PSNR gain over doing nothing (dB, RGB)")
