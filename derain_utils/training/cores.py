@@ -1,11 +1,10 @@
 """Whether other processes are computing on this machine's cores right now.
 
-Two PyTorch processes on the same two cores slow each other far more than twice: two
-2-thread Pix2Pix trainings ran 4-5 times slower each than one alone, two 1-thread ones
-2.3 times; OMP_WAIT_POLICY=PASSIVE did not help them and cost a lone run 31%
-(docs/journal.md, "the whole course in 30 minutes"). So a training that starts on a busy
-machine computes with one thread, and an estimate made on one says so instead of
-timing steps that would mislead.
+Two PyTorch processes on the same two cores slow each other far more than twice, and
+less when the newcomer computes with one thread (docs/training.md; the measurements are in
+docs/journal.md, "the whole course in 30 minutes"). So a training that starts on a busy
+machine computes with one thread, and an estimate made on one says so instead of timing
+steps that would mislead.
 """
 
 from __future__ import annotations

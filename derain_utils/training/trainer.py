@@ -31,11 +31,11 @@ from ..paths import PROJECT_ROOT, shown_path
 from ..presets import TrainConfig
 from . import distributed
 from .checkpoints import CHECKPOINT, CHECKPOINT_FORMAT, code_changed_since, git_commit, load_checkpoint, load_run, save_checkpoint, write_history
+from .cores import one_thread_when_busy
 from .losses import (REAL_THRESHOLD, SYNTHETIC_VISIBLE, adversarial_loss, contrastive_loss, discriminator_targets, drop_target, mask_loss,
                      pixel_loss)
 from .precision import autocast, pick_device, resolve_precision
 from .seeding import rng_state, seed_everything, set_rng_state
-from .cores import one_thread_when_busy
 from .timing import RunClock
 
 # Fields of an epoch record that measure the machine, not the training.
