@@ -8,7 +8,7 @@ from pathlib import Path
 
 from . import __version__
 from .paths import BUILD_DIR, FIGURES_DIR, shown_path
-from .presets import DEFAULT_DROP_STYLE, DROP_STYLES, EXPERIMENTS, PRECISIONS, RECIPES, REPAINTS
+from .presets import DEFAULT_DROP_STYLE, DROP_STYLES, EXPERIMENTS, FLIP_SETS, PRECISIONS, RECIPES, REPAINTS
 
 SHEET_PHOTOS = 8  # rows of `derain predict --sheet`
 
@@ -177,7 +177,7 @@ def _chain(args):
     checkpoints = args.checkpoint or [str(shipped_model())]
     if not args.checkpoint:
         args.checkpoint = checkpoints  # --scales typed alone then go with the shipped model
-    return load_chain(checkpoints, _scales_per_model(args), args.device)
+    return load_chain(checkpoints, _scales_per_model(args), args.device, args.flips)
 
 
 def _export(args) -> int:
@@ -185,7 +185,7 @@ def _export(args) -> int:
 
     out = Path(args.out)
     _refuse_existing([out], args.overwrite)
-    path = export_model(args.source, out, args.scales or (1.0,))
+    path = export_model(args.source, out, args.scales or (1.0,), args.flips)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, sha256 {sha256(path)})")
     return 0
 
@@ -351,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crop", type=int, default=0, help="border pixels left out on each side (default 0)")
     p.add_argument("--tile", type=_positive, default=1024, help="largest side restored in one piece (default 1024)")
     _scales_option(p)
+    _flips_option(p)
     p.add_argument("--out", help="write OUT.json and OUT.csv (per image and means)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT.json / OUT.csv")
     _device_option(p)
@@ -367,6 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile", type=_positive, default=512, help="tile side for large images (default 512)")
     p.add_argument("--overlap", type=int, default=64, help="overlap of neighbouring tiles, blended (default 64)")
     _scales_option(p)
+    _flips_option(p)
     _device_option(p)
     p.set_defaults(run=_predict)
 
@@ -374,6 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", metavar="RUN", help="a run folder or its checkpoint.pt")
     p.add_argument("--out", required=True, help="the model file to write (.pt)")
     p.add_argument("--scales", type=_scales, help="the scales the model runs at unless told otherwise (default 1)")
+    p.add_argument("--flips", choices=FLIP_SETS, default="none",
+                   help="the self-ensemble it runs with unless told otherwise (default none)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing file")
     p.set_defaults(run=_export)
 
@@ -426,6 +430,13 @@ def _checkpoint_option(p) -> None:
                    help="a run folder, its checkpoint.pt or a model file (`derain export`); without it, the shipped model "
                         "for real photos (docs/model.md). Give it again to run models one after another, each on the "
                         "last one's output")
+
+
+def _flips_option(p) -> None:
+    p.add_argument("--flips", choices=FLIP_SETS,
+                   help="average each model's outputs over flipped copies of the input: none, h (with its mirror "
+                        "image: twice the time) or hv (four flips: four times); default: the model's own (the "
+                        "shipped model's: h; a run's: none)")
 
 
 def _scales_option(p) -> None:

@@ -18,6 +18,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # see training/precision.py
 DROP_STYLES = ("crisp", "soft", "lens", "lens-dim")  # the renderer's styles, lensdrops.STYLES
 # The style of the embedded default: the closest to real lens drops (docs/data.md#drop-styles).
 DEFAULT_DROP_STYLE = "lens"
+FLIP_SETS = ("none", "h", "hv")  # inference's self-ensembles, evaluation/inference.FLIPS
 REPAINTS = ("correction", "fill")  # what experiment 4's head writes inside the drops, models/attentive.py
 
 

@@ -12,9 +12,9 @@ from conftest import random_image, shared, write_image
 from derain_utils.cli import main
 from derain_utils.evaluation.scoring import evaluate, score_pairs
 from derain_utils.data.images import read_rgb
-from derain_utils.evaluation.inference import restore, restore_at_scales, restore_tiled
+from derain_utils.evaluation.inference import FLIPS, restore, restore_at_scales, restore_tiled
 from derain_utils.evaluation.metrics import psnr
-from derain_utils.presets import make_config
+from derain_utils.presets import FLIP_SETS, make_config
 from derain_utils.evaluation.trained import load_trained
 from derain_utils.training.trainer import train
 
@@ -142,6 +142,21 @@ def test_tiles_match_the_whole_image(checkpoint, rng):
     torch.nn.init.normal_(pointwise[0].weight, 0, 0.5)
     tiled = restore_tiled(pointwise, image, tile=64, overlap=16).astype(int)
     assert np.abs(tiled - restore(pointwise, image)).max() <= 1  # rounding only
+
+
+def test_a_flip_ensemble_averages_the_outputs_for_the_flipped_inputs(checkpoint, rng):
+    generator = load_trained(checkpoint, "cpu").generator
+    image = random_image(rng, 40, 56)
+    single = restore(generator, image).astype(float)
+    mirrored = restore(generator, image[:, ::-1])[:, ::-1].astype(float)
+    upside_down = restore(generator, image[::-1])[::-1].astype(float)
+    both = restore(generator, image[::-1, ::-1])[::-1, ::-1].astype(float)
+    assert np.abs(restore(generator, image, flips="h") - (single + mirrored) / 2).max() <= 1  # rounding only
+    assert np.abs(restore(generator, image, flips="hv") - (single + mirrored + upside_down + both) / 4).max() <= 1.5
+    assert np.abs(single - mirrored).max() > 3  # the network is not mirror-symmetric: the ensemble changes something
+    assert tuple(FLIPS) == FLIP_SETS
+    with pytest.raises(ValueError, match="flips 'x'"):
+        restore(generator, image, flips="x")
 
 
 class Brighten(torch.nn.Module):

@@ -37,7 +37,7 @@ def test_the_shipped_model_clears_rendered_drops_it_never_saw():
     assert trained.discriminator is None and trained.config.drop_style == "lens"
     size = trained.config.image_size
     pairs = list(render_pairs(embedded_photos("test"), 32, size, seed=0, stream="test", style=drop_style("lens")))
-    outputs = [restore_at_scales(trained.generator, rain, trained.scales, precision=trained.precision) for rain, _, _ in pairs]
+    outputs = [real_photos.restore_photo(trained, rain) for rain, _, _ in pairs]
     gains = [psnr(out, clean) - psnr(rain, clean) for out, (rain, clean, _) in zip(outputs, pairs)]
     assert np.mean(gains) > 1.5 and sum(g > 0 for g in gains) >= 24
     assert np.mean([ssim(o, c) for o, (_, c, _) in zip(outputs, pairs)]) > np.mean([ssim(r, c) for r, c, _ in pairs])
@@ -49,8 +49,12 @@ def test_predict_and_evaluate_use_the_shipped_model_without_a_checkpoint(tmp_pat
     assert "real-photos.pt" in capsys.readouterr().out
     out = read_rgb(tmp_path / "out" / "photo.png")
     trained = load_trained(SHIPPED_MODEL, "cpu")
-    expected = restore_at_scales(trained.generator, read_rgb(photo), trained.scales, precision=trained.precision)
+    assert trained.flips == "h"  # averaged with its mirror image, unless told otherwise
+    expected = restore_at_scales(trained.generator, read_rgb(photo), trained.scales, precision=trained.precision, flips="h")
     assert np.array_equal(out, expected)
+    assert main(["predict", str(photo), "--out", str(tmp_path / "one"), "--flips", "none", "--device", "cpu"]) == 0
+    one_pass = restore_at_scales(trained.generator, read_rgb(photo), trained.scales, precision=trained.precision)
+    assert np.array_equal(read_rgb(tmp_path / "one" / "photo.png"), one_pass) and not np.array_equal(one_pass, expected)
     write_image(tmp_path / "pairs" / "rain" / "a.png", read_rgb(photo))
     write_image(tmp_path / "pairs" / "clean" / "a.png", random_image(rng, 96, 144))
     assert main(["evaluate", "--data", str(tmp_path / "pairs"), "--protocol", "rgb", "--device", "cpu"]) == 0
@@ -64,18 +68,19 @@ def test_predict_and_evaluate_use_the_shipped_model_without_a_checkpoint(tmp_pat
 def test_an_exported_model_restores_as_its_run_does_and_keeps_its_scales(tmp_path, rng, capsys):
     run = tmp_path / "run"
     train(make_config("attentive", "smoke"), run, progress=False, device="cpu")
-    assert main(["export", str(run), "--out", str(tmp_path / "m.pt"), "--scales", "1,0.5"]) == 0
+    assert main(["export", str(run), "--out", str(tmp_path / "m.pt"), "--scales", "1,0.5", "--flips", "hv"]) == 0
     assert "sha256 " in capsys.readouterr().out
     assert main(["export", str(run), "--out", str(tmp_path / "m.pt")]) == 2  # an existing file is kept
     model, source = load_trained(tmp_path / "m.pt", "cpu"), load_trained(run, "cpu")
     assert model.scales == (1.0, 0.5) and source.scales == (1.0,)
+    assert model.flips == "hv" and source.flips == "none"
     image = random_image(rng, 64, 96)
     ours = restore_at_scales(model.generator, image, (1.0,), precision="fp32").astype(int)
     theirs = restore_at_scales(source.generator, image, (1.0,), precision="fp32").astype(int)
     assert np.abs(ours - theirs).max() <= 2  # float16 weights: at most a grey level or two apart
     write_image(tmp_path / "in" / "a.png", image)
     assert main(["predict", str(tmp_path / "in"), "--checkpoint", str(tmp_path / "m.pt"), "--out", str(tmp_path / "o")]) == 0
-    assert "at scales 1, 0.5" in capsys.readouterr().out  # the file's own scales, untold
+    assert "at scales 1, 0.5, averaged over four flips" in capsys.readouterr().out  # the file's own, untold
 
 
 def test_the_shipped_model_on_robotcar_frames_held_out_from_its_training():

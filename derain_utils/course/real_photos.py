@@ -129,7 +129,7 @@ def picked_pairs(trained: Trained, folders: str, scored: dict, seed: int = 0) ->
 
 
 def restore_photo(trained: Trained, image: np.ndarray) -> np.ndarray:
-    """The model's output for one photo, at the model's own scales."""
+    """The model's output for one photo, at the model's own scales and flips."""
     return as_chain(trained, trained.scales).restore(image)
 
 

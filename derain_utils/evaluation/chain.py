@@ -19,10 +19,12 @@ from .trained import Trained, load_trained
 @dataclass(frozen=True)
 class Chain:
     steps: tuple[tuple[Trained, tuple[float, ...]], ...]  # (model, its scales), in the order they run
+    flips: str | None = None  # the self-ensemble of every model (inference.FLIPS); None: each model's own
 
     def restore(self, image: np.ndarray, tile: int = 512, overlap: int = 64) -> np.ndarray:
         for trained, scales in self.steps:
-            image = restore_at_scales(trained.generator, image, scales, tile, overlap, trained.precision)
+            flips = self.flips or trained.flips
+            image = restore_at_scales(trained.generator, image, scales, tile, overlap, trained.precision, flips)
         return image
 
     @property
@@ -31,7 +33,7 @@ class Chain:
 
     def describe(self) -> str:
         return "\nthen ".join(trained.describe() + (f", at scales {_text(scales)}" if scales != (1.0,) else "")
-                              for trained, scales in self.steps)
+                              + _flips_text(self.flips or trained.flips) for trained, scales in self.steps)
 
 
 def as_chain(model: Trained | Chain, scales: tuple[float, ...] = (1.0,)) -> Chain:
@@ -44,16 +46,17 @@ def as_chain(model: Trained | Chain, scales: tuple[float, ...] = (1.0,)) -> Chai
 
 
 def load_chain(checkpoints: Sequence[str | Path], scales: Sequence[tuple[float, ...] | None] = (),
-               device: str = "auto") -> Chain:
+               device: str = "auto", flips: str | None = None) -> Chain:
     """Models in the order given; scales: one per model (None: that model's own), or none
-    for each model's own (a model file's stored scales, a run's model at full size)."""
+    for each model's own (a model file's stored scales, a run's model at full size);
+    flips: every model's self-ensemble (None: each model's own)."""
     if not checkpoints:
         raise ValueError("no checkpoint given")
     if scales and len(scales) != len(checkpoints):
         raise ValueError(f"{len(checkpoints)} checkpoints and {len(scales)} sets of scales: give one per checkpoint")
     models = [load_trained(path, device) for path in checkpoints]
     per_model = scales or [None] * len(models)
-    return Chain(tuple((m, tuple(m.scales if s is None else s)) for m, s in zip(models, per_model)))
+    return Chain(tuple((m, tuple(m.scales if s is None else s)) for m, s in zip(models, per_model)), flips)
 
 
 def passes_text(scales: list[list[float]]) -> str:
@@ -61,6 +64,10 @@ def passes_text(scales: list[list[float]]) -> str:
     if len(scales) == 1:
         return "" if list(scales[0]) == [1.0] else f"the model at scales {_text(scales[0])}"
     return f"{len(scales)} models in a row, at scales " + " then ".join(_text(s) for s in scales)
+
+
+def _flips_text(flips: str) -> str:
+    return {"none": "", "h": ", averaged with its mirror image", "hv": ", averaged over four flips"}[flips]
 
 
 def _text(scales) -> str:

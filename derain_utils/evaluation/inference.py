@@ -25,17 +25,32 @@ def image_tensor(image: np.ndarray, device: torch.device | str = "cpu") -> torch
     return to_model_range(torch.from_numpy(np.require(image, requirements=["C", "W"])).permute(2, 0, 1)[None].float().div(255.0)).to(device)
 
 
+# Self-ensembles: the tensor dimensions each pass flips ((B, C, H, W): 3 mirrors left to
+# right, 2 top to bottom). The outputs, flipped back, are averaged before rounding. Chosen
+# for the shipped model on the choice sets (docs/model.md); each flip adds one pass.
+FLIPS = {"none": ((),), "h": ((), (3,)), "hv": ((), (3,), (2,), (2, 3))}
+
+
 @torch.no_grad()
-def restore(generator: nn.Module, image: np.ndarray, precision: str = "fp32") -> np.ndarray:
-    """The generator's clean version of one rainy (H, W, 3) uint8 image, same size."""
+def restore(generator: nn.Module, image: np.ndarray, precision: str = "fp32", flips: str = "none") -> np.ndarray:
+    """The generator's clean version of one rainy (H, W, 3) uint8 image, same size; with
+    flips, the mean of its outputs for the flipped copies (FLIPS), each flipped back."""
+    if flips not in FLIPS:
+        raise ValueError(f"flips {flips!r}: expected one of {', '.join(FLIPS)}")
     device = next(generator.parameters()).device
     was_training = generator.training
     generator.eval()
+    x = image_tensor(image, device)
+    total = 0.0
     try:
-        with autocast(device, precision):
-            return to_uint8(generator(image_tensor(image, device)))[0]
+        for dims in FLIPS[flips]:
+            with autocast(device, precision):
+                output = generator(x.flip(dims) if dims else x)
+            output = output.float()
+            total = total + (output.flip(dims) if dims else output)
     finally:
         generator.train(was_training)
+    return to_uint8(total / len(FLIPS[flips]))[0]
 
 
 @torch.no_grad()
@@ -88,7 +103,8 @@ def _ramp(tile: int, overlap: int) -> np.ndarray:
     return np.clip(np.minimum(x, tile - x) / max(overlap, 1), 1e-3, 1.0)
 
 
-def restore_tiled(generator: nn.Module, image: np.ndarray, tile: int = 512, overlap: int = 64, precision: str = "fp32") -> np.ndarray:
+def restore_tiled(generator: nn.Module, image: np.ndarray, tile: int = 512, overlap: int = 64, precision: str = "fp32",
+                  flips: str = "none") -> np.ndarray:
     """restore() for images of any size in bounded memory: overlapping tiles of at most
     tile x tile pixels, blended with linear ramps. An image that fits one tile is
     restored whole, exactly as restore() does."""
@@ -96,39 +112,40 @@ def restore_tiled(generator: nn.Module, image: np.ndarray, tile: int = 512, over
         raise ValueError(f"tile overlap ({overlap}) must be smaller than the tile ({tile})")
     h, w = image.shape[:2]
     if h <= tile and w <= tile:
-        return restore(generator, image, precision)
+        return restore(generator, image, precision, flips)
     th, tw = min(tile, h), min(tile, w)
     total = np.zeros((h, w, 3), np.float64)
     weight = np.zeros((h, w, 1), np.float64)
     window = _ramp(th, overlap)[:, None, None] * _ramp(tw, overlap)[None, :, None]
     for top in _starts(h, th, overlap):
         for left in _starts(w, tw, overlap):
-            out = restore(generator, image[top : top + th, left : left + tw], precision)
+            out = restore(generator, image[top : top + th, left : left + tw], precision, flips)
             total[top : top + th, left : left + tw] += out * window
             weight[top : top + th, left : left + tw] += window
     return np.clip(total / weight + 0.5, 0, 255).astype(np.uint8)
 
 
 def restore_at_scales(generator: nn.Module, image: np.ndarray, scales: tuple[float, ...] = (1.0,), tile: int = 512,
-                      overlap: int = 64, precision: str = "fp32") -> np.ndarray:
+                      overlap: int = 64, precision: str = "fp32", flips: str = "none") -> np.ndarray:
     """restore_tiled() once per scale, each pass on the output of the one before. A pass at
     a scale below 1 restores a smaller copy and adds its correction, enlarged, to the
     full-resolution image, so the detail the network never saw is kept: a model trained
     on drops of a few pixels then also reaches drops larger than those (docs/evaluation.md;
-    what it gained on real photos: docs/journal.md). With scales (1,) this is restore_tiled()."""
+    what it gained on real photos: docs/journal.md). With scales (1,) this is restore_tiled().
+    Every pass is a self-ensemble of `flips` (FLIPS)."""
     out = image
     for scale in scales:
         if not 0 < scale <= 1:
             raise ValueError(f"restoration scale {scale}: expected a number in (0, 1]")
         if scale == 1:
-            out = restore_tiled(generator, out, tile, overlap, precision)
+            out = restore_tiled(generator, out, tile, overlap, precision, flips)
             continue
         h, w = out.shape[:2]
         full = torch.from_numpy(np.require(out, requirements=["C", "W"])).permute(2, 0, 1)[None].float()
         size = (max(1, round(h * scale)), max(1, round(w * scale)))
         small = F.interpolate(full, size=size, mode="bilinear", antialias=True, align_corners=False).round_().clamp_(0, 255)
         small = small[0].permute(1, 2, 0).to(torch.uint8).numpy()
-        restored = restore_tiled(generator, small, tile, overlap, precision)
+        restored = restore_tiled(generator, small, tile, overlap, precision, flips)
         correction = torch.from_numpy(restored.astype(np.float32) - small).permute(2, 0, 1)[None]
         full += F.interpolate(correction, size=(h, w), mode="bilinear", align_corners=False)
         out = full.round_().clamp_(0, 255)[0].permute(1, 2, 0).to(torch.uint8).numpy()

@@ -2,8 +2,9 @@
 
 A run folder holds both networks, the optimizers and the whole history (tens of MB); a
 model file holds what inference needs: the generator's weights in half precision, its
-configuration, the scales it runs at, and where it came from. `derain export` writes one;
-`derain predict` and `derain evaluate` use the shipped one when no --checkpoint is given.
+configuration, the scales and flips it runs at, and where it came from. `derain export`
+writes one; `derain predict` and `derain evaluate` use the shipped one when no
+--checkpoint is given.
 docs/model.md is its model card.
 """
 
@@ -18,21 +19,25 @@ from ..paths import shown_path
 from ..presets import TrainConfig
 from ..training.checkpoints import load_checkpoint, save_checkpoint
 from ..training.checkpoints import load_run
+from .inference import FLIPS
 
 MODEL_FORMAT = "derain-model-1"
 SHIPPED_MODEL = Path(__file__).resolve().parent.parent / "weights" / "real-photos.pt"
 # The file's hash as committed: a test checks it, and docs/model.md states it.
-SHIPPED_SHA256 = "92afb65afe00281954ec55c857dbc58195abc80dd3e00f0c624eafbecb88f215"
+SHIPPED_SHA256 = "d33d8db5ce85069f49da5279e5667303fc1c92a07a49bace24b96ef22f015e8b"
 
 
-def export_model(run: str | Path, out: str | Path, scales: tuple[float, ...] = (1.0,)) -> Path:
+def export_model(run: str | Path, out: str | Path, scales: tuple[float, ...] = (1.0,), flips: str = "none") -> Path:
     """The generator of a finished run as a model file. Its weights are stored in float16
     (half the size; the scores it gives are checked against the run's own in tests) and
     widened back to float32 when loaded."""
+    if flips not in FLIPS:
+        raise ValueError(f"flips {flips!r}: expected one of {', '.join(FLIPS)}")
     _, state = load_run(run)
     weights = {k: v.half() if v.is_floating_point() else v for k, v in state["generator"].items()}
     model = {
         "format": MODEL_FORMAT, "config": _portable(state["config"]), "generator": weights, "scales": [float(s) for s in scales],
+        "flips": flips,
         "epoch": state["epoch"], "version": state.get("version"), "git_commit": state.get("git_commit"),
     }
     out = Path(out)

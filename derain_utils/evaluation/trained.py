@@ -31,6 +31,11 @@ class Trained:
         """The scales a model file runs at (evaluation/shipped.py); a run's model at full size."""
         return tuple(self.state.get("scales", (1.0,)))
 
+    @property
+    def flips(self) -> str:
+        """The self-ensemble a model file runs with (inference.FLIPS); a run's model: none."""
+        return self.state.get("flips", "none")
+
     def describe(self) -> str:
         c = self.config
         commit = (self.state.get("git_commit") or "unknown")[:10]
