@@ -19,10 +19,10 @@ def _check_data(args) -> int:
     try:
         report = check_dataset(args.path, args.split, progress=not args.quiet)
     except DataError as err:
-        print(err, file=sys.stderr)
-        return 1
+        print(f"derain check-data: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
     print(report.describe())
-    return 0 if report.ok else 1
+    return 0 if report.ok else EXIT_PROBLEMS
 
 
 def _synth(args) -> int:
@@ -66,34 +66,51 @@ def _sheet(args) -> int:
     return 0
 
 
+# Each option of `derain train` and the configuration fields it sets: what --resume
+# compares with the run it continues.
+_TRAIN_FIELDS = {"--experiment": ("experiment",), "--profile": ("profile",), "--data": ("data",), "--seed": ("seed",),
+                 "--precision": ("precision",), "--channels-last": ("channels_last",), "--drop-style": ("drop_style",),
+                 "--extra-photos": ("extra_photos",), "--init-from": ("init_from",), "--real-pairs": ("real_pairs",),
+                 "--residual": ("generator_options",), "--repaint": ("generator_options",)}
+
+
 def _train(args) -> int:
     from dataclasses import replace
 
     from .presets import make_config
     from .training import distributed
-    from .training.trainer import train
+    from .training.trainer import resumed_config, train
 
-    if (args.extra_photos or args.drop_style or args.real_pairs) and args.data != "synthetic":
+    data = args.data or "synthetic"
+    if (args.extra_photos or args.drop_style or args.real_pairs) and data != "synthetic":
         raise ValueError("--extra-photos, --drop-style and --real-pairs shape the synthetic data; they do not apply to --data FOLDER")
     recipe = dict(RECIPES[args.preset]) if args.preset else {}
     experiment, profile = recipe.pop("experiment", None), recipe.pop("profile", None)
     if args.preset and args.experiment not in (None, experiment):
         raise ValueError(f"--preset {args.preset} trains experiment {experiment}; leave out --experiment {args.experiment}")
-    if not (experiment or args.experiment):
+    saved = _saved_config(args.out) if args.resume else None
+    experiment = experiment or args.experiment or (saved.experiment if saved else None)
+    if not experiment:
         raise ValueError("name an --experiment (or a --preset)")
-    given = dict(data=args.data, epochs=args.epochs, seed=args.seed, precision=args.precision,
+    given = dict(data=data, epochs=args.epochs, seed=args.seed, precision=args.precision,
                  channels_last=args.channels_last or None, drop_style=args.drop_style,
                  extra_photos=_absolute(args.extra_photos), init_from=_absolute(args.init_from), real_pairs=_absolute(args.real_pairs))
-    config = make_config(experiment or args.experiment, args.profile or profile or "cpu",
+    config = make_config(experiment, args.profile or profile or (saved.profile if saved else "cpu"),
                          **{**recipe, **{k: v for k, v in given.items() if v is not None}})
     if args.residual:
         if config.generator != "unet":
             raise ValueError("--residual applies to the U-Net generator of pix2pix and stabilized")
         config = replace(config, generator_options={**config.generator_options, "residual": True})
-    if args.repaint != "correction":
+    if args.repaint and args.repaint != "correction":
         if config.generator != "attentive":
             raise ValueError("--repaint applies to the generator of experiment 4 (--experiment attentive)")
         config = replace(config, generator_options={**config.generator_options, "repaint": args.repaint})
+    if args.resume:
+        typed = {option: fields for option, fields in _TRAIN_FIELDS.items()
+                 if getattr(args, option[2:].replace("-", "_")) not in (None, False)}
+        if args.preset:
+            typed[f"--preset {args.preset}"] = ("experiment", "profile", *(k for k in RECIPES[args.preset] if k not in ("experiment", "profile", "epochs")))
+        config = resumed_config(args.out, config, typed, args.epochs)
     signal_to_interrupt()
     try:
         history = train(config, args.out, resume=args.resume, overwrite=args.overwrite, device=args.device)
@@ -105,8 +122,18 @@ def _train(args) -> int:
     print(f"{config.experiment} ({config.profile}) after {last['epoch']} epochs on held-out images: "
           f"PSNR {last['val_psnr_rgb']:.2f} dB, SSIM {last['val_ssim_rgb']:.4f} (rgb); "
           f"doing nothing: PSNR {last['input_psnr_rgb']:.2f} dB, SSIM {last['input_ssim_rgb']:.4f}")
-    print(f"run files in {args.out}: checkpoint.pt, history.json, history.csv")
+    print(f"run files in {args.out}: checkpoint.pt, history.json, history.csv, derain-run.json")
     return 0
+
+
+def _saved_config(out: str):
+    """The configuration of the run that --resume continues."""
+    from .presets import TrainConfig
+    from .training.checkpoints import CHECKPOINT, load_checkpoint
+    from .training.trainer import check_run_dir
+
+    check_run_dir(out, resume=True, overwrite=False)
+    return TrainConfig.from_dict(load_checkpoint(Path(out) / CHECKPOINT)["config"])
 
 
 def _absolute(path: str | None) -> str | None:
@@ -141,11 +168,12 @@ def _evaluate(args) -> int:
     if chain is not None:
         print(chain.describe())
     protocols = PROTOCOLS if args.protocol == "all" else (args.protocol,)
+    signal_to_interrupt()
     try:
         result = evaluate(args.data, args.split, chain, protocols, crop=args.crop, tile=args.tile)
     except DataError as err:
-        print(err, file=sys.stderr)
-        return 1
+        print(f"derain evaluate: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
     print("\n".join(summary_lines(result)))
     if args.out:
         paths = write_evaluation(result, args.out)
@@ -161,12 +189,13 @@ def _predict(args) -> int:
         _refuse_existing(_sheet_paths(sheet, args.inputs), args.overwrite, "--sheet")
     chain = _chain(args)
     print(chain.describe())
+    signal_to_interrupt()
     written, skipped = predict(chain, args.inputs, args.out, overwrite=args.overwrite, resume=args.resume,
                                tile=args.tile, overlap=args.overlap)
     print(f"wrote {len(written)} image(s) to {args.out}" + (f"; skipped {len(skipped)} unreadable file(s)" if skipped else ""))
     if sheet is not None:
         print("wrote " + ", ".join(str(p) for p in _prediction_sheet(args.inputs, args.out, sheet)))
-    return 1 if skipped else 0
+    return EXIT_PROBLEMS if skipped else 0
 
 
 def _chain(args):
@@ -227,8 +256,8 @@ def _reproduce(args) -> int:
         reproduce(profile=args.profile, data=data, seed=args.seed, device=args.device, precision=args.precision or "",
                   figures_dir=absolute(args.figures_dir), runs_dir=absolute(args.runs_dir))
     except ReproduceError as err:
-        print(f"derain reproduce: {err}", file=sys.stderr)
-        return 1
+        print(f"derain reproduce: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
     print("build the HTML report with: derain report")
     return 0
 
@@ -289,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=_positive, default=256, help="training pairs (default 256)")
     p.add_argument("--n-test", type=_positive, default=None, help="test_a pairs from held-out photos (default n/8)")
     p.add_argument("--size", type=_positive, default=256, help="side of the square images (default 256)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace an earlier derain synth output in --out")
     p.set_defaults(run=_synth)
 
@@ -305,13 +334,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiment", choices=EXPERIMENTS)
     p.add_argument("--preset", choices=tuple(RECIPES),
                    help="a whole recipe: real-photos trains the shipped model for real photos (docs/model.md)")
-    p.add_argument("--data", default="synthetic", help="'synthetic' (default) or a folder of pairs (Raindrop or rain/ + clean/)")
+    p.add_argument("--data", help="'synthetic' (default) or a folder of pairs (Raindrop or rain/ + clean/)")
     p.add_argument("--profile", choices=("smoke", "cpu", "paper"), help="run size (default cpu, or the preset's)")
-    p.add_argument("--out", required=True, help="run folder: checkpoint.pt, history.json, history.csv")
-    p.add_argument("--epochs", type=_positive, help="override the profile's number of epochs")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last finished epoch")
-    p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+    p.add_argument("--out", required=True, help="run folder: checkpoint.pt, history.json, history.csv, derain-run.json")
+    p.add_argument("--epochs", type=_positive, help="override the profile's number of epochs (with --resume: extend the run)")
+    p.add_argument("--seed", type=_seed)
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last finished epoch, with its own settings and epochs")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run in --out (a folder derain train made); the old run stays until the new one's "
+                        "first epoch is saved")
     _device_option(p)
     _precision_option(p)
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
@@ -321,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the renderer's style for synthetic pairs (default lens: spherical-cap drops and specks, closest to real lens drops; crisp: small sharp drops with dark rims; soft: larger, defocused, rimless drops under haze; docs/data.md)")
     p.add_argument("--residual", action="store_true",
                    help="U-Net predicts a correction added to the rainy input (not the report's model; docs/training.md)")
-    p.add_argument("--repaint", choices=REPAINTS, default="correction",
+    p.add_argument("--repaint", choices=REPAINTS,
                    help="experiment 4's repaint inside the drops: an unbounded correction (default) or a fill mixed from "
                         "the pixels around, which never leaves their colours (for --drop-style lens-dim; docs/training.md)")
     p.add_argument("--real-pairs", metavar="FOLDER",
@@ -337,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "paper"), help="run size (default cpu)")
     p.add_argument("--epochs", type=_positive, help="epochs of every row (default: the profile's ablation budget)")
     p.add_argument("--data", default="synthetic", help="'synthetic' (default) or a folder of pairs")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--rows", nargs="+", default=[], metavar="ROW", help="only these rows (quoted names), beside the default")
     _device_option(p)
     p.set_defaults(run=_ablate)
@@ -348,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="a Raindrop folder, one of its splits, or a rain/ + clean/ folder")
     p.add_argument("--split", help="e.g. test_a, or val: the pairs `derain train --data` held out (default: every split)")
     p.add_argument("--protocol", default="all", choices=("all", "rgb", "y-basicsr", "y-opencv"), help="default: all three")
-    p.add_argument("--crop", type=int, default=0, help="border pixels left out on each side (default 0)")
+    p.add_argument("--crop", type=_non_negative, default=0, help="border pixels left out on each side (default 0)")
     p.add_argument("--tile", type=_positive, default=1024, help="largest side restored in one piece (default 1024)")
     _scales_option(p)
     _flips_option(p)
@@ -366,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sheet", help=f"also write SHEET.png and .pdf: the first {SHEET_PHOTOS} photos, each beside its "
                                    "derained copy")
     p.add_argument("--tile", type=_positive, default=512, help="tile side for large images (default 512)")
-    p.add_argument("--overlap", type=int, default=64, help="overlap of neighbouring tiles, blended (default 64)")
+    p.add_argument("--overlap", type=_non_negative, default=64, help="overlap of neighbouring tiles, blended (default 64)")
     _scales_option(p)
     _flips_option(p)
     _device_option(p)
@@ -384,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reproduce", help="execute every notebook with papermill: every figure and figures/metrics.json")
     p.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "paper"), help="run size (default cpu)")
     p.add_argument("--data", default="synthetic", help="'synthetic' (default) or a folder of pairs")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     _device_option(p)
     p.add_argument("--figures-dir", default="", help="where figures and metrics.json go (default figures/)")
     p.add_argument("--runs-dir", default="", help="where training runs go (default build/runs/PROFILE)")
@@ -485,18 +517,61 @@ def _positive(text: str) -> int:
     return value
 
 
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or a positive integer, got {text}")
+    return value
+
+
+def _seed(text: str) -> int:
+    value = int(text)
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {2**32 - 1}, got {text}")
+    return value
+
+
+# Exit codes (docs/cli.md): 0 done; 1 done, but problems were found (check-data) or files
+# skipped (predict); 2 an error stopped the command, with one line saying why; 130 interrupted.
+EXIT_PROBLEMS, EXIT_ERROR, EXIT_INTERRUPTED = 1, 2, 130
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
     except (FileNotFoundError, FileExistsError, ValueError, ArithmeticError) as err:  # ArithmeticError: a diverged run
         print(f"derain {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
+    except OSError as err:  # a full disk, a read-only folder, a device that is not there
+        print(f"derain {args.command}: error: {_os_error(err)}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
-        hint = {"train": "; continue with --resume", "reproduce": "; run it again to continue the interrupted training",
-                "predict": "; continue with --resume", "ablate": "; run it again to continue"}.get(args.command, "")
-        print(f"derain {args.command}: interrupted{hint}", file=sys.stderr)
-        return 130
+        print(f"derain {args.command}: interrupted{_interrupted_hint(args)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _os_error(err: OSError) -> str:
+    """One line for an error of the system, with what to do about the common ones."""
+    import errno
+
+    where = f"{err.filename}: " if err.filename else ""
+    what = err.strerror or str(err)
+    advice = {errno.ENOSPC: "free some space, or write somewhere else",
+              errno.EACCES: "choose a folder you can write to", errno.EROFS: "choose a folder you can write to",
+              errno.EPERM: "choose a folder you can write to"}.get(err.errno)
+    return where + what + (f"; {advice}" if advice and advice not in what else "")
+
+
+def _interrupted_hint(args) -> str:
+    if args.command == "train":
+        from .training.checkpoints import CHECKPOINT
+
+        if args.resume or (Path(args.out) / CHECKPOINT).is_file():
+            return "; continue with --resume"
+        return " before its first epoch was saved; nothing to resume: run it again"
+    return {"reproduce": "; run it again to continue the interrupted training", "predict": "; continue with --resume",
+            "ablate": "; run it again to continue"}.get(args.command, "")
 
 
 if __name__ == "__main__":

@@ -80,7 +80,7 @@ def test_corrupt_file_and_odd_names_are_reported(tmp_path, rng):
     assert any(m.startswith(str(clean)) and "corrupt" in m for m in messages)
     assert any("rain_3.png: name does not match the <N>_rain.png|jpg pattern of data/" in m for m in messages)
     assert len(messages) == 2
-    assert report.splits[0].describe() == "train: 2 pairs at 60x40, 1 unreadable"
+    assert report.splits[0].describe() == "train: 2 pairs at 60x40, 1 refused (see the problems)"
 
 
 def test_real_raindrop_pairs():

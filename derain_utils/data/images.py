@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
@@ -48,14 +49,21 @@ def read_rgb(path: str | Path) -> np.ndarray:
     """Decode an image fully into (H, W, 3) uint8, or raise ImageReadError naming it."""
     path = Path(path)
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings():  # photos up to the limit below are welcome: no alarm for them
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(path)
+        with opened as im:
             im.load()  # forces a full decode, so truncated files fail here, not later
+            ImageOps.exif_transpose(im, in_place=True)  # a phone's portrait photo, upright as it is shown
             if im.mode.startswith("I") or im.mode in ("RGB", "RGBA", "L"):
                 array = np.asarray(im)  # 16-bit modes keep their depth for to_rgb_uint8
             else:
                 array = np.asarray(im.convert("RGB"))  # palette, CMYK, LA, 1-bit
     except FileNotFoundError:
         raise ImageReadError(f"{path}: file not found") from None
+    except Image.DecompressionBombError:
+        raise ImageReadError(f"{path}: over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels, more than derain decodes "
+                             "(a decompression bomb, or a photo to scale down first)") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise ImageReadError(f"{path}: unreadable or corrupt image ({err})") from None
     return to_rgb_uint8(array)

@@ -22,11 +22,24 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ..evaluation.metrics import SSIM_WINDOW
 from .images import IMAGE_EXTENSIONS, ImageReadError, read_rgb
 
 RAINDROP_SPLITS = ("train", "test_a", "test_b")
 GENERIC_SPLIT = "all"
 _NAME = re.compile(r"^(\d+)_(rain|clean|mask)\.(png|jpe?g)$", re.IGNORECASE)
+
+
+# The smallest side every command takes: evaluate's SSIM compares 11x11 Gaussian windows,
+# and check-data flags anything smaller.
+MIN_SIDE = SSIM_WINDOW
+
+
+def too_small(path: Path, shape) -> str | None:
+    """The message for an image too small for derain, else None."""
+    if min(shape[:2]) >= MIN_SIDE:
+        return None
+    return f"{shape[1]}x{shape[0]} is too small: derain needs at least {MIN_SIDE} pixels a side"
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,8 @@ class ImagePair:
         rain, clean = read_rgb(self.rain), read_rgb(self.clean)
         if rain.shape != clean.shape:
             raise ImageReadError(f"{self.rain}: {_size_mismatch(self, rain.shape, clean.shape)}")
+        if small := too_small(self.rain, rain.shape):
+            raise ImageReadError(f"{self.rain}: {small}")
         return rain, clean
 
 
@@ -76,8 +91,8 @@ class SplitReport:
         sizes = ", ".join(
             f"{w}x{h}" + (f" ({n})" if len(self.sizes) > 1 else "") for (w, h), n in self.sizes.most_common()
         )
-        unreadable = len(self.pairs) - sum(self.sizes.values())
-        return f"{self.name}: {len(self.pairs)} pairs at {sizes}" + (f", {unreadable} unreadable" if unreadable else "")
+        refused = len(self.pairs) - sum(self.sizes.values())
+        return f"{self.name}: {len(self.pairs)} pairs at {sizes}" + (f", {refused} refused (see the problems)" if refused else "")
 
 
 @dataclass
@@ -194,6 +209,8 @@ def _check_pair(pair: ImagePair) -> tuple[tuple[int, int] | None, list[Problem]]
     rain, clean = shapes[pair.rain], shapes[pair.clean]
     if rain != clean:
         return None, [Problem(pair.rain, _size_mismatch(pair, rain, clean))]
+    if small := too_small(pair.rain, rain):
+        return None, [Problem(pair.rain, small)]
     return (rain[1], rain[0]), []
 
 

@@ -20,6 +20,8 @@ import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 PROTOCOLS = ("rgb", "y-basicsr", "y-opencv")
+SSIM_SIGMA = 1.5
+SSIM_WINDOW = 2 * int(3.5 * SSIM_SIGMA + 0.5) + 1  # skimage's Gaussian window, truncated at 3.5 sigma: 11 pixels
 
 
 def to_protocol(image: np.ndarray, protocol: str) -> np.ndarray:
@@ -39,16 +41,25 @@ def _prepared(pred: np.ndarray, target: np.ndarray, protocol: str, crop: int):
     if pred.shape != target.shape:
         raise ValueError(f"cannot compare images of shapes {pred.shape} and {target.shape}")
     if crop:
+        if min(pred.shape[:2]) - 2 * crop < SSIM_WINDOW:
+            raise ValueError(f"--crop {crop} leaves less than {SSIM_WINDOW} pixels a side of a {pred.shape[1]}x{pred.shape[0]} "
+                             f"image, too little for SSIM; use a --crop below {(min(pred.shape[:2]) - SSIM_WINDOW) // 2 + 1}")
         pred, target = pred[crop:-crop, crop:-crop], target[crop:-crop, crop:-crop]
     return to_protocol(pred, protocol), to_protocol(target, protocol)
 
 
+# PSNR of equal images is infinite; it is reported as this ceiling instead, so that a mean
+# over pairs stays a number and a JSON file stays valid JSON. Images that score more differ
+# in a handful of values at most (one grey level in one value of a 720x480 photo: 108 dB).
+PSNR_CEILING = 100.0
+
+
 def psnr(pred: np.ndarray, target: np.ndarray, protocol: str = "rgb", crop: int = 0) -> float:
-    """PSNR in dB of two (H, W, 3) uint8 images; inf when they are equal."""
+    """PSNR in dB of two (H, W, 3) uint8 images; PSNR_CEILING when they are equal."""
     a, b = _prepared(pred, target, protocol, crop)
     if np.array_equal(a, b):
-        return float("inf")
-    return float(peak_signal_noise_ratio(b, a, data_range=255.0))
+        return PSNR_CEILING
+    return min(PSNR_CEILING, float(peak_signal_noise_ratio(b, a, data_range=255.0)))
 
 
 def ssim(pred: np.ndarray, target: np.ndarray, protocol: str = "rgb", crop: int = 0) -> float:
@@ -57,7 +68,7 @@ def ssim(pred: np.ndarray, target: np.ndarray, protocol: str = "rgb", crop: int 
     return float(
         structural_similarity(
             b, a, data_range=255.0, channel_axis=-1 if a.ndim == 3 else None,
-            gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+            gaussian_weights=True, sigma=SSIM_SIGMA, use_sample_covariance=False,
         )
     )
 
@@ -72,7 +83,7 @@ def region_psnr(pred: np.ndarray, target: np.ndarray, mask: np.ndarray, protocol
             out[name] = float("nan")
             continue
         mse = np.mean((a[where] - b[where]) ** 2)
-        out[name] = float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+        out[name] = PSNR_CEILING if mse == 0 else min(PSNR_CEILING, float(10 * np.log10(255.0**2 / mse)))
     return out
 
 

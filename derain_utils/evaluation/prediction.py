@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+from glob import escape as glob_escape
 from pathlib import Path
 
 from tqdm import tqdm
 
 from ..data.images import IMAGE_EXTENSIONS, ImageReadError, read_rgb, write_png
+from ..training.checkpoints import file_mode
+from ..training.run_folder import locked
 from .chain import Chain, as_chain
 from .trained import Trained
 
@@ -69,8 +72,25 @@ def predict(trained: Trained | Chain, inputs: list[str | Path], out_dir: str | P
     chain = as_chain(trained, scales)
     files = collect_inputs(inputs)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f"--out {out_dir} is a file; name a folder for the derained photos")
+    if not overlap < tile:
+        raise ValueError(f"--overlap {overlap} must be smaller than --tile {tile}")
+    created = not out_dir.exists()
+    try:
+        with locked(out_dir, "predict"):
+            return _predict_locked(chain, files, out_dir, overwrite, resume, tile, overlap, progress)
+    finally:
+        if created and out_dir.is_dir() and not any(out_dir.iterdir()):
+            out_dir.rmdir()
+
+
+def _predict_locked(chain: Chain, files: list[Path], out_dir: Path, overwrite: bool, resume: bool, tile: int, overlap: int,
+                    progress: bool) -> tuple[list[Path], list[str]]:
     outputs = plan_outputs(files, out_dir, overwrite, resume)
+    for target in outputs:  # what a killed write left: _write_atomically's temporary files
+        for left in out_dir.glob(f".{glob_escape(target.stem)}.*.png"):
+            left.unlink()
     todo = [(source, target) for source, target in zip(files, outputs) if not (resume and target.exists())]
     if resume and progress:
         print(f"{len(files) - len(todo)} of {len(files)} image(s) were derained already")
@@ -92,6 +112,7 @@ def predict(trained: Trained | Chain, inputs: list[str | Path], out_dir: str | P
 def _write_atomically(path: Path, image) -> None:
     """A temporary file renamed into place: an interrupted run leaves no half-written PNG."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    os.fchmod(fd, file_mode())
     os.close(fd)
     try:
         write_png(tmp, image)

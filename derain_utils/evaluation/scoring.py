@@ -74,7 +74,7 @@ def write_evaluation(result: dict, out: str | Path) -> list[Path]:
     """out.json (everything) and out.csv (one row per image)."""
     json_path, csv_path = evaluation_paths(out)
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(json_path, (json.dumps(result, indent=1) + "\n").encode())
+    atomic_write_bytes(json_path, (json.dumps(result, indent=1, allow_nan=False) + "\n").encode())
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=list(result["images"][0]), lineterminator="\n")
     writer.writeheader()

@@ -54,12 +54,19 @@ def load_trained(path: str | Path, device: str = "auto") -> Trained:
     if state is None:
         check_run_state(path, loaded)
         state = loaded
+    missing = [key for key in ("config", "generator") if key not in state]
+    if missing:
+        raise ValueError(f"{path}: the file lacks its {' and '.join(missing)}; it is damaged or was not written by derain")
     config = TrainConfig.from_dict(state["config"])
     generator = build_generator(config.generator, **config.generator_options)
     discriminator = build_discriminator(config.discriminator, **config.discriminator_options) if "discriminator" in state else None
     for name, model in (("generator", generator), ("discriminator", discriminator)):
         if model is None:
             continue
+        bad = [k for k, v in state[name].items() if hasattr(v, "is_floating_point") and v.is_floating_point() and not v.isfinite().all()]
+        if bad:
+            raise ValueError(f"{path}: its {name} has weights that are not finite numbers (NaN or infinite, e.g. {bad[0]}); "
+                             "it would paint black images: use an earlier checkpoint or train again")
         try:
             model.load_state_dict(state[name])
         except RuntimeError as err:

@@ -16,11 +16,20 @@ CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FORMAT = "derain-checkpoint-1"
 
 
+def file_mode() -> int:
+    """The mode a new file gets under the user's umask: temporary files start at 0600,
+    and a file renamed into place should not keep that."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, then rename it over `path`."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, file_mode())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

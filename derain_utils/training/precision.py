@@ -122,7 +122,20 @@ def autocast(device: torch.device, precision: str):
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """'auto' means CUDA when a GPU is present, else the CPU."""
+    """'auto' means CUDA when a GPU is present, else the CPU; a device that is not there is
+    refused by name."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device {name}: not a device; expected auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"--device {name}: this machine has no CUDA GPU that PyTorch can use; use --device cpu (or auto)")
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"--device {name}: this machine has {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}")
+    elif device.type != "cpu":
+        raise ValueError(f"--device {name}: derain runs on cpu or cuda")
+    return device

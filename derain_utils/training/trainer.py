@@ -9,9 +9,9 @@ not finite stops the run at once, before it can reach the weights or a checkpoin
 
 from __future__ import annotations
 
+import errno
 import math
 import os
-import shutil
 import sys
 import time
 from contextlib import nullcontext
@@ -35,6 +35,7 @@ from .cores import one_thread_when_busy
 from .losses import (REAL_THRESHOLD, SYNTHETIC_VISIBLE, adversarial_loss, contrastive_loss, discriminator_targets, drop_target, mask_loss,
                      pixel_loss)
 from .precision import autocast, pick_device, resolve_precision
+from .run_folder import NEXT, check_replaceable, free_bytes, holds_files, locked, promote, remove_leftovers, write_manifest
 from .seeding import rng_state, seed_everything, set_rng_state
 from .timing import RunClock
 
@@ -53,9 +54,10 @@ class TrainingDiverged(ArithmeticError):
 
 class Trainer:
     def __init__(self, config: TrainConfig, run_dir: str | Path, device: str = "auto", progress: bool = True,
-                 workers: int | None = None, resume: bool = False):
+                 workers: int | None = None, resume: bool = False, replaces: Path | None = None):
         self.config = config
         self.run_dir = Path(run_dir)
+        self.replaces = replaces  # the run folder whose old run this one replaces after its first epoch
         self.rank = distributed.join()  # rank 0 of 1, unless torchrun started several processes
         self.device = distributed.device_of(self.rank, pick_device(device))
         self.progress = progress and self.rank.main
@@ -195,7 +197,8 @@ class Trainer:
                     else "no epoch finished, so no checkpoint was written")
             raise TrainingDiverged(
                 f"the {network} loss became {loss.item()} at epoch {self._epoch + 1}, step {self._step + 1} of the run; {kept}. "
-                "Lower the learning rate (lr_g / lr_d) or set clip_grad, and start again"
+                "Start again with --precision fp32 or another --seed; the learning rates and gradient clipping are "
+                "not command-line options, but from Python: train(make_config(..., lr_g=1e-4, clip_grad=1.0), folder)"
             )
 
     def _clip(self, model: torch.nn.Module) -> None:
@@ -261,6 +264,9 @@ class Trainer:
                 summary.update(seconds=seconds, render_seconds=render_seconds, images_per_s=len(self.train_set) / seconds)
                 self.history["epochs"].append(summary)
                 self._save(epoch + 1, rng_states)
+                if self.replaces is not None:  # the new run has an epoch to show: now the old one goes
+                    promote(self.run_dir, self.replaces)
+                    self.run_dir, self.replaces = self.replaces, None
                 bar.write(
                     f"epoch {epoch + 1}/{self.config.epochs}: val PSNR {summary['val_psnr_rgb']:.2f} dB "
                     f"(doing nothing {summary['input_psnr_rgb']:.2f}), SSIM {summary['val_ssim_rgb']:.3f} "
@@ -294,8 +300,14 @@ class Trainer:
         }
         if len(rng_states) > 1:
             state["rng_ranks"] = rng_states
+        write_manifest(self.run_dir, self.config.experiment)
         save_checkpoint(self.run_dir / CHECKPOINT, state)
         write_history(self.run_dir, self.history)
+
+    def checkpoint_bytes(self) -> int:
+        """About what one checkpoint takes: both networks' weights and Adam's two moments."""
+        params = sum(p.numel() * p.element_size() for net in (self.generator, self.discriminator) for p in net.parameters())
+        return 3 * params + (1 << 20)
 
     def _resume(self) -> int:
         # Loaded onto the CPU: the random generators' states must be CPU tensors, and
@@ -344,21 +356,51 @@ def mean_scores(prefix: str, pairs) -> dict:
     return {f"{prefix}_psnr_rgb": float(scores[:, 0].mean()), f"{prefix}_ssim_rgb": float(scores[:, 1].mean())}
 
 
-def check_run_dir(run_dir: str | Path, resume: bool, overwrite: bool) -> bool:
+def check_run_dir(run_dir: str | Path, resume: bool, overwrite: bool, protected: list[Path] = ()) -> bool:
     """Refuse to mix two runs in one folder: an existing run is only continued (resume)
-    or, when asked, replaced (overwrite). Returns whether an existing run is replaced."""
+    or, when asked, replaced (overwrite; run_folder.check_replaceable says what may be).
+    Returns whether an existing run is replaced."""
     run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise FileExistsError(f"{run_dir} is a file, not a folder; name a folder for the run")
     if resume:
+        if overwrite:
+            raise ValueError("--resume continues the run and --overwrite replaces it: pass one of them")
         if not (run_dir / CHECKPOINT).is_file():
-            raise FileNotFoundError(f"{run_dir / CHECKPOINT}: nothing to resume")
+            raise FileNotFoundError(f"{run_dir / CHECKPOINT}: nothing to resume (no epoch of a run finished there); "
+                                    "start the run again without --resume")
         return False
-    if run_dir.exists() and any(run_dir.iterdir()):
+    if holds_files(run_dir):
         if not overwrite:
             raise FileExistsError(f"{run_dir} already holds files; pass --resume to continue its run or --overwrite to replace it")
-        if not (run_dir / CHECKPOINT).is_file():
-            raise FileExistsError(f"{run_dir} holds files but no {CHECKPOINT}; refusing to replace a folder that is not a derain run")
+        check_replaceable(run_dir, list(protected))
         return True
     return False
+
+
+def resumed_config(run_dir: str | Path, config: TrainConfig, given: dict[str, tuple[str, ...]], epochs: int | None) -> TrainConfig:
+    """The configuration of the run in `run_dir`, continued as it was. given: each option the
+    user typed and the configuration fields it sets; one that disagrees with the run is
+    refused with both values named. Only an explicit `epochs` changes the schedule, and
+    only to at least the epochs already done."""
+    path = Path(run_dir) / CHECKPOINT
+    if not path.is_file():
+        check_run_dir(run_dir, resume=True, overwrite=False)
+    state = load_checkpoint(path)
+    saved = TrainConfig.from_dict(state["config"])
+    for option, names in given.items():
+        for name in names:
+            ours, theirs = getattr(config, name), getattr(saved, name)
+            if ours != theirs and not _same_folder(ours, theirs):
+                raise ValueError(f"{option} asks for {name} {ours!r}, but the run in {run_dir} was trained with {theirs!r}; "
+                                 "--resume continues a run as it was: leave the option out, or train a new run in another --out")
+    if epochs is not None and epochs < state["epoch"]:
+        raise ValueError(f"--epochs {epochs}: the run in {run_dir} has finished {state['epoch']} epochs already")
+    return replace(saved, epochs=epochs or saved.epochs)
+
+
+def _same_folder(a, b) -> bool:
+    return isinstance(a, str) and isinstance(b, str) and bool(a) and bool(b) and a != "synthetic" and Path(a).resolve() == Path(b).resolve()
 
 
 def is_finished(config: TrainConfig, folder: Path) -> bool:
@@ -395,18 +437,41 @@ def ensure_trained(config: TrainConfig, folder: Path, device: str = "auto", prog
 
 def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, overwrite: bool = False,
           device: str = "auto", progress: bool = True) -> dict:
-    """Train one experiment into run_dir; returns the history (also in history.json)."""
-    replaced = check_run_dir(run_dir, resume, overwrite)
-    if resume:  # the saved configuration wins, except for a longer schedule
-        saved = TrainConfig.from_dict(load_checkpoint(Path(run_dir) / CHECKPOINT)["config"])
-        config = replace(saved, epochs=config.epochs)
-    # Reads the data and the run it starts from: bad input leaves the folder as it was.
-    trainer = Trainer(config, run_dir, device, progress, resume=resume)
-    if config.profile == "paper" and trainer.device.type == "cpu" and trainer.progress:
-        steps = config.epochs * math.ceil(len(trainer.train_set) / config.batch_size)
-        print(f"note: the paper profile is the report's GPU setting: {steps:,} steps of {config.batch_size} images at "
-              f"{config.image_size}x{config.image_size}; how long that takes on this CPU is said after its first steps "
-              "(hours to days on a laptop). --profile cpu trains in minutes.", file=sys.stderr)
-    if replaced and trainer.rank.main:
-        shutil.rmtree(run_dir)
-    return trainer.fit(resume=resume)
+    """Train one experiment into run_dir; returns the history (also in history.json).
+    The folder is locked for the whole run (run_folder.locked). With overwrite, the new run
+    trains beside the old one, which stays whole until the new one's first epoch is saved."""
+    run_dir = Path(run_dir)
+    protected = [Path(p) for p in (config.data, config.extra_photos, config.real_pairs, config.init_from) if p and p != "synthetic"]
+    if run_dir.exists() and not run_dir.is_dir():  # before the folder is made for its lock
+        raise FileExistsError(f"{run_dir} is a file, not a folder; name a folder for the run")
+    created = not run_dir.exists()
+    try:
+        with locked(run_dir, "train") if distributed.main_process() else nullcontext():
+            if distributed.main_process():
+                remove_leftovers(run_dir)
+            replaced = check_run_dir(run_dir, resume, overwrite, protected)
+            if resume:  # the saved configuration wins, except for a longer schedule
+                saved = TrainConfig.from_dict(load_checkpoint(run_dir / CHECKPOINT)["config"])
+                config = replace(saved, epochs=config.epochs)
+            # Reads the data and the run it starts from: bad input leaves the folder as it was.
+            trainer = Trainer(config, run_dir / NEXT if replaced else run_dir, device, progress, resume=resume,
+                              replaces=run_dir if replaced else None)
+            _check_space(run_dir, trainer.checkpoint_bytes())
+            if config.profile == "paper" and trainer.device.type == "cpu" and trainer.progress:
+                steps = config.epochs * math.ceil(len(trainer.train_set) / config.batch_size)
+                print(f"note: the paper profile is the report's GPU setting: {steps:,} steps of {config.batch_size} images at "
+                      f"{config.image_size}x{config.image_size}; how long that takes on this CPU is said after its first steps "
+                      "(hours to days on a laptop). --profile cpu trains in minutes.", file=sys.stderr)
+            return trainer.fit(resume=resume)
+    finally:
+        if created and run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()  # nothing was saved: leave no empty folder behind
+
+
+def _check_space(run_dir: Path, needed: int) -> None:
+    """Room for a checkpoint and its temporary copy, before any training."""
+    free = free_bytes(run_dir)
+    if free < 2 * needed:
+        raise OSError(errno.ENOSPC, f"only {free / 1e6:.0f} MB free, and a checkpoint of this run takes about "
+                                    f"{needed / 1e6:.0f} MB (twice that while it is written): free some space or "
+                                    "choose another --out", str(run_dir))
