@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+import numpy as np
 import torch
 
 from .data.lensdrops import drop_style, render_drops
@@ -100,14 +101,17 @@ def _bench_renderer(size: int, batch: int, pairs: int, threads: int, style: str)
 
 
 def bench_training(experiment: str = "pix2pix", profile: str = "cpu", steps: int = 5, device: str = "auto",
-                   recipe: bool = True) -> dict:
+                   recipe: bool = True, rounds: int = 5) -> dict:
     """Training images per second of one experiment's step three ways: the default path
     (the profile's memory layout, precision 'auto'), the plain fp32 eager step of the same
     networks, and, with `recipe`, the original pix2pix recipe (U-Net 256 of 8 levels and
-    64 base channels, 70x70 PatchGAN, 256x256, batch 8, fp32) as a fixed yardstick."""
+    64 base channels, 70x70 PatchGAN, 256x256, batch 8, fp32) as a fixed yardstick. The
+    first two are the median of `rounds` rounds of `steps` steps after one warm-up step,
+    printed with their range: one round moved 1.6x within a session on a shared VM
+    (docs/journal.md, "a bench that says how far it can be trusted")."""
     from .presets import make_config
     from .training.cores import busy_note
-    from .training.timing import measure_rate
+    from .training.timing import measure_rates
 
     busy = busy_note()
     if busy:
@@ -118,10 +122,13 @@ def bench_training(experiment: str = "pix2pix", profile: str = "cpu", steps: int
         paths["original pix2pix recipe"] = make_config(
             "pix2pix", "paper", batch_size=8, precision="fp32", channels_last=False,
             generator_options=dict(depth=8, base=64), discriminator_options=dict(base=64))
-    results, precisions = {}, {}
+    results, spread, precisions = {}, {}, {}
     for name, config in paths.items():
-        # One warm-up step, as for every number in benchmarks/README.md (the estimates warm up longer)
-        results[name], precisions[name] = measure_rate(config, device, steps=2 if name.startswith("original") else steps, warmup=1)
+        # One warm-up step, as for every number in benchmarks/README.md (the estimates warm up longer);
+        # the original recipe takes seconds a step: one round of two steps
+        slow = name.startswith("original")
+        rates, precisions[name] = measure_rates(config, device, steps=2 if slow else steps, warmup=1, rounds=1 if slow else rounds)
+        results[name], spread[name] = float(np.median(rates)), (min(rates), max(rates), len(rates))
     print(f"{experiment} training step, {profile} profile ({default.image_size}x{default.image_size}, batch {default.batch_size}), "
           f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
     print(f"device: {describe_device(pick_device(device))}")
@@ -129,5 +136,7 @@ def bench_training(experiment: str = "pix2pix", profile: str = "cpu", steps: int
     for name, rate in results.items():
         config = paths[name]
         layout = "channels_last" if config.channels_last else "contiguous"
-        print(f"  {name:<24} {rate:7.2f} images/s  x{rate / plain:5.2f}  ({precisions[name]}, {layout})")
+        low, high, count = spread[name]
+        rounds_text = f"median of {count} rounds, {low:.2f}-{high:.2f}" if count > 1 else "one round"
+        print(f"  {name:<24} {rate:7.2f} images/s  x{rate / plain:5.2f}  ({precisions[name]}, {layout}; {rounds_text})")
     return results

@@ -8,12 +8,12 @@ from derain_utils.bench import bench_renderer, bench_training
 def test_benchmarks_run_on_small_settings(capsys):
     renderer = bench_renderer(size=32, batch=4, pairs=8, threads=1)
     assert renderer["renderer_pairs_per_s"] > 0 and renderer["pipeline_pairs_per_s"] > 0
-    training = bench_training("pix2pix", "smoke", steps=1, device="cpu", recipe=False)
+    training = bench_training("pix2pix", "smoke", steps=1, device="cpu", recipe=False, rounds=3)
     assert set(training) == {"default path", "plain fp32 eager"} and all(rate > 0 for rate in training.values())
     out = capsys.readouterr().out
     assert "render_drops only" in out
     assert "device: " in out and ("AVX" in out or "flags unknown" in out or "NEON" in out)
-    assert "(fp32, contiguous)" in out and "x 1.00" in out
+    assert "(fp32, contiguous; median of 3 rounds, " in out and "x 1.00" in out
 
 
 def test_the_renderer_benchmark_restores_the_thread_count():

@@ -64,6 +64,14 @@ def measure_rate(config: TrainConfig, device: str = "auto", steps: int = 4, warm
     included), and the precision the step ran in. The networks are built afresh; no run
     folder is touched. Three warm-up steps: after one, the rate was 10-20% below what the
     runs then trained at (docs/journal.md, "the whole course in 30 minutes")."""
+    rates, precision = measure_rates(config, device, steps, warmup, rounds=1)
+    return rates[0], precision
+
+
+def measure_rates(config: TrainConfig, device: str = "auto", steps: int = 4, warmup: int = 3,
+                  rounds: int = 1) -> tuple[list[float], str]:
+    """measure_rate() `rounds` times over on one set of networks, after one warm-up: the
+    spread of the rounds says how far one number can be trusted on this machine."""
     from .trainer import Trainer
 
     probe = replace(config, train_pairs=config.batch_size, val_pairs=1, epochs=1)
@@ -79,12 +87,15 @@ def measure_rate(config: TrainConfig, device: str = "auto", steps: int = 4, warm
         mask = torch.rand(size[:1] + size[2:])[:, None] if config.data == "synthetic" else None
         for _ in range(warmup):
             trainer.train_step(rain, clean, mask)
-        start = time.perf_counter()
-        for _ in range(steps):
-            trainer.train_step(rain, clean, mask)
-        if trainer.device.type == "cuda":
-            torch.cuda.synchronize()
-        return steps * config.batch_size / (time.perf_counter() - start + steps * render), trainer.precision
+        rates = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            for _ in range(steps):
+                trainer.train_step(rain, clean, mask)
+            if trainer.device.type == "cuda":
+                torch.cuda.synchronize()
+            rates.append(steps * config.batch_size / (time.perf_counter() - start + steps * render))
+        return rates, trainer.precision
 
 
 def run_seconds(config: TrainConfig, rate: float, epochs: int | None = None) -> float:
