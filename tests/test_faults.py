@@ -367,3 +367,11 @@ def test_check_data_flags_images_too_small_for_the_other_commands(tmp_path, rng,
     assert "tiny.png: 8x8 is too small" in capsys.readouterr().out
     assert main(["evaluate", "--data", str(pairs), "--no-model"]) == EXIT_ERROR
     assert "tiny.png: 8x8 is too small" in error_line(capsys)
+
+
+def test_images_too_small_for_the_training_crops_are_named(tmp_path, rng, capsys):
+    data = pairs_folder(tmp_path / "data", rng, count=2, size=(12, 12))
+    before = snapshot(tmp_path)
+    assert main(SMOKE + ["--data", str(data), "--out", str(tmp_path / "run")]) == EXIT_ERROR
+    assert "0.png: 12x12 is too small for training crops of 32 (at least 17 pixels a side)" in error_line(capsys)
+    assert snapshot(tmp_path) == before and not (tmp_path / "run").exists()

@@ -71,6 +71,11 @@ class PairedImageDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         images = [torch.from_numpy(a).permute(2, 0, 1) for a in self._arrays(index)]
+        if self.train and min(images[0].shape[1:]) <= self.crop_size // 2:  # mirror padding reaches half the side at most
+            h, w = images[0].shape[1:]
+            item = self.pairs[index % len(self.pairs)]
+            raise ValueError(f"{item.rain if isinstance(item, ImagePair) else self.name(index)}: {w}x{h} is too small for training crops of {self.crop_size} "
+                             f"(at least {self.crop_size // 2 + 1} pixels a side); leave it out, or train at a smaller --profile")
         if self.train:
             images = [x.as_subclass(torch.Tensor) for x in self._crop(*(tv_tensors.Image(x) for x in images))]
         item = {"rain": images[0].float() / 255.0, "clean": images[1].float() / 255.0, "name": self.name(index)}
