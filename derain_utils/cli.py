@@ -79,7 +79,7 @@ def _train(args) -> int:
 
     from .presets import make_config
     from .training import distributed
-    from .training.trainer import resumed_config, train
+    from .training.trainer import resumed_config, saved_run, train
 
     data = args.data or "synthetic"
     if (args.extra_photos or args.drop_style or args.real_pairs) and data != "synthetic":
@@ -88,7 +88,7 @@ def _train(args) -> int:
     experiment, profile = recipe.pop("experiment", None), recipe.pop("profile", None)
     if args.preset and args.experiment not in (None, experiment):
         raise ValueError(f"--preset {args.preset} trains experiment {experiment}; leave out --experiment {args.experiment}")
-    saved = _saved_config(args.out) if args.resume else None
+    saved, done = saved_run(args.out) if args.resume else (None, 0)
     experiment = experiment or args.experiment or (saved.experiment if saved else None)
     if not experiment:
         raise ValueError("name an --experiment (or a --preset)")
@@ -110,7 +110,7 @@ def _train(args) -> int:
                  if getattr(args, option[2:].replace("-", "_")) not in (None, False)}
         if args.preset:
             typed[f"--preset {args.preset}"] = ("experiment", "profile", *(k for k in RECIPES[args.preset] if k not in ("experiment", "profile", "epochs")))
-        config = resumed_config(args.out, config, typed, args.epochs)
+        config = resumed_config(args.out, saved, done, config, typed, args.epochs)
     signal_to_interrupt()
     try:
         history = train(config, args.out, resume=args.resume, overwrite=args.overwrite, device=args.device)
@@ -124,16 +124,6 @@ def _train(args) -> int:
           f"doing nothing: PSNR {last['input_psnr_rgb']:.2f} dB, SSIM {last['input_ssim_rgb']:.4f}")
     print(f"run files in {args.out}: checkpoint.pt, history.json, history.csv, derain-run.json")
     return 0
-
-
-def _saved_config(out: str):
-    """The configuration of the run that --resume continues."""
-    from .presets import TrainConfig
-    from .training.checkpoints import CHECKPOINT, load_checkpoint
-    from .training.trainer import check_run_dir
-
-    check_run_dir(out, resume=True, overwrite=False)
-    return TrainConfig.from_dict(load_checkpoint(Path(out) / CHECKPOINT)["config"])
 
 
 def _absolute(path: str | None) -> str | None:

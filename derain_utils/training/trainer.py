@@ -361,8 +361,7 @@ def check_run_dir(run_dir: str | Path, resume: bool, overwrite: bool, protected:
     or, when asked, replaced (overwrite; run_folder.check_replaceable says what may be).
     Returns whether an existing run is replaced."""
     run_dir = Path(run_dir)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise FileExistsError(f"{run_dir} is a file, not a folder; name a folder for the run")
+    _refuse_a_file(run_dir)
     if resume:
         if overwrite:
             raise ValueError("--resume continues the run and --overwrite replaces it: pass one of them")
@@ -378,24 +377,32 @@ def check_run_dir(run_dir: str | Path, resume: bool, overwrite: bool, protected:
     return False
 
 
-def resumed_config(run_dir: str | Path, config: TrainConfig, given: dict[str, tuple[str, ...]], epochs: int | None) -> TrainConfig:
-    """The configuration of the run in `run_dir`, continued as it was. given: each option the
-    user typed and the configuration fields it sets; one that disagrees with the run is
-    refused with both values named. Only an explicit `epochs` changes the schedule, and
-    only to at least the epochs already done."""
-    path = Path(run_dir) / CHECKPOINT
-    if not path.is_file():
-        check_run_dir(run_dir, resume=True, overwrite=False)
-    state = load_checkpoint(path)
-    saved = TrainConfig.from_dict(state["config"])
+def _refuse_a_file(run_dir: Path) -> None:
+    if run_dir.exists() and not run_dir.is_dir():
+        raise FileExistsError(f"{run_dir} is a file, not a folder; name a folder for the run")
+
+
+def saved_run(run_dir: str | Path) -> tuple[TrainConfig, int]:
+    """The configuration of the run that --resume continues, and its finished epochs."""
+    check_run_dir(run_dir, resume=True, overwrite=False)
+    state = load_checkpoint(Path(run_dir) / CHECKPOINT)
+    return TrainConfig.from_dict(state["config"]), state["epoch"]
+
+
+def resumed_config(run_dir: str | Path, saved: TrainConfig, done: int, config: TrainConfig, given: dict[str, tuple[str, ...]],
+                   epochs: int | None) -> TrainConfig:
+    """The run in `run_dir` (its configuration and finished epochs: saved_run) continued as
+    it was. given: each option the user typed and the configuration fields it sets, which
+    `config` holds; one that disagrees with the run is refused with both values named. Only
+    an explicit `epochs` changes the schedule, and only to at least the epochs done."""
     for option, names in given.items():
         for name in names:
             ours, theirs = getattr(config, name), getattr(saved, name)
             if ours != theirs and not _same_folder(ours, theirs):
                 raise ValueError(f"{option} asks for {name} {ours!r}, but the run in {run_dir} was trained with {theirs!r}; "
                                  "--resume continues a run as it was: leave the option out, or train a new run in another --out")
-    if epochs is not None and epochs < state["epoch"]:
-        raise ValueError(f"--epochs {epochs}: the run in {run_dir} has finished {state['epoch']} epochs already")
+    if epochs is not None and epochs < done:
+        raise ValueError(f"--epochs {epochs}: the run in {run_dir} has finished {done} epochs already")
     return replace(saved, epochs=epochs or saved.epochs)
 
 
@@ -442,8 +449,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, overwr
     trains beside the old one, which stays whole until the new one's first epoch is saved."""
     run_dir = Path(run_dir)
     protected = [Path(p) for p in (config.data, config.extra_photos, config.real_pairs, config.init_from) if p and p != "synthetic"]
-    if run_dir.exists() and not run_dir.is_dir():  # before the folder is made for its lock
-        raise FileExistsError(f"{run_dir} is a file, not a folder; name a folder for the run")
+    _refuse_a_file(run_dir)  # before the folder is made for its lock
     created = not run_dir.exists()
     try:
         with locked(run_dir, "train") if distributed.main_process() else nullcontext():
