@@ -97,9 +97,9 @@ _PROFILE = {
     "paper": dict(image_size=256, batch_size=16, epochs=200, train_pairs=1024, val_pairs=64, channels_last=True,
                   unet=dict(depth=6, base=64), patch=dict(base=64),
                   attentive=dict(base=32, depth=5), attentive_patch=dict(base=32)),
-    # Sized so that the whole course takes at most 30 minutes on a 2-core CPU whose Pix2Pix
-    # step runs at 11.5 images/s (an AVX2-only EPYC in fp32; docs/journal.md has the
-    # measurements). The report's experiments train only as long as their figures need:
+    # Sized for a whole course of at most 30 minutes on a 2-core CPU whose Pix2Pix step
+    # runs at 11.5 images/s (an AVX2-only EPYC in fp32; projected 25-29 minutes per
+    # network, 30-33 with every second scaled: docs/journal.md). The report's experiments train only as long as their figures need:
     # the baseline has collapsed after one epoch of 384 pairs (10.0 dB against 18.8 for
     # doing nothing; its outputs vary by 1.7 grey levels across 16 held-out images, the
     # targets' by 55.2), Pix2Pix and the stabilized run show their PatchGAN maps, losses
