@@ -154,8 +154,9 @@ def failures(analysis: dict) -> str:
 # with seeds 0, 1 and 2 at the cpu profile's ablation budget (bf16, 2-core AMX Xeon), its
 # gain over doing nothing spread over this many dB, largest minus smallest: +1.69, +2.17,
 # +2.24 on the validation photo, +1.58, +0.68, +0.67 on the test photos (the seed also
-# draws the held-out crops; docs/journal.md, "the whole course in 30 minutes, measured").
-# A row nearer the default than this is not told apart from it by one run.
+# draws the held-out crops; docs/journal.md, "the whole course in 30 minutes, measured
+# again with shorter runs"). A row nearer the default than this is not told apart from it
+# by one run.
 SEED_SPREAD_DB = {"validation": 0.55, "test": 0.91}
 SEED_SPREAD_EPOCHS = 2
 
