@@ -71,7 +71,7 @@ def _sheet(args) -> int:
 _TRAIN_FIELDS = {"--experiment": ("experiment",), "--profile": ("profile",), "--data": ("data",), "--seed": ("seed",),
                  "--precision": ("precision",), "--channels-last": ("channels_last",), "--drop-style": ("drop_style",),
                  "--extra-photos": ("extra_photos",), "--init-from": ("init_from",), "--real-pairs": ("real_pairs",),
-                 "--residual": ("generator_options",), "--repaint": ("generator_options",)}
+                 "--drop-free": ("drop_free_share",), "--residual": ("generator_options",), "--repaint": ("generator_options",)}
 
 
 def _train(args) -> int:
@@ -82,8 +82,8 @@ def _train(args) -> int:
     from .training.trainer import resumed_config, saved_run, train
 
     data = args.data or "synthetic"
-    if (args.extra_photos or args.drop_style or args.real_pairs) and data != "synthetic":
-        raise ValueError("--extra-photos, --drop-style and --real-pairs shape the synthetic data; they do not apply to --data FOLDER")
+    if (args.extra_photos or args.drop_style or args.real_pairs or args.drop_free) and data != "synthetic":
+        raise ValueError("--extra-photos, --drop-style, --real-pairs and --drop-free shape the synthetic data; they do not apply to --data FOLDER")
     recipe = dict(RECIPES[args.preset]) if args.preset else {}
     experiment, profile = recipe.pop("experiment", None), recipe.pop("profile", None)
     if args.preset and args.experiment not in (None, experiment):
@@ -94,7 +94,8 @@ def _train(args) -> int:
         raise ValueError("name an --experiment (or a --preset)")
     given = dict(data=data, epochs=args.epochs, seed=args.seed, precision=args.precision,
                  channels_last=args.channels_last or None, drop_style=args.drop_style,
-                 extra_photos=_absolute(args.extra_photos), init_from=_absolute(args.init_from), real_pairs=_absolute(args.real_pairs))
+                 extra_photos=_absolute(args.extra_photos), init_from=_absolute(args.init_from), real_pairs=_absolute(args.real_pairs),
+                 drop_free_share=args.drop_free)
     config = make_config(experiment, args.profile or profile or (saved.profile if saved else "cpu"),
                          **{**recipe, **{k: v for k, v in given.items() if v is not None}})
     if args.residual:
@@ -349,6 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--real-pairs", metavar="FOLDER",
                    help="a folder of real pairs whose training frames are mixed into the rendered ones (about a quarter "
                         "of each epoch); its validation frames stay out, for `derain evaluate --split val`")
+    p.add_argument("--drop-free", type=_share, metavar="SHARE",
+                   help="about this share of each epoch's crops carry no drops, to teach leaving a picture alone "
+                        "(with --real-pairs, half of them are their clean frames; docs/training.md)")
     p.add_argument("--init-from", metavar="RUN",
                    help="start from the weights of a finished run (folder or checkpoint.pt) of the same experiment and "
                         "profile, e.g. one trained on synthetic drops, to fine-tune it on --data")
@@ -504,6 +508,13 @@ def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1, got {text}")
     return value
 
 

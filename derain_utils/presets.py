@@ -57,6 +57,7 @@ class TrainConfig:
     drop_style: str = DEFAULT_DROP_STYLE  # synthetic: the renderer's style for every split of the run (lensdrops.STYLES)
     real_pairs: str = ""  # synthetic: a folder of real pairs whose training frames are mixed into the rendered ones
     real_share: float = 0.25  # with real_pairs: about this share of each epoch's crops are real
+    drop_free_share: float = 0.0  # synthetic: about this share of each epoch's crops carry no drops (target = input)
     init_from: str = ""  # a finished run (folder or checkpoint) whose weights this run starts from: fine-tuning
     seed: int = 0
     precision: str = "auto"  # 'auto', 'fp32', 'bf16' or 'fp16'; auto: bf16 only where native (training/precision.py)

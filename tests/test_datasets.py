@@ -106,3 +106,31 @@ def test_real_pairs_join_the_rendered_ones_with_masks_of_their_own(tmp_path, rng
     assert saved["drop_style"] == "lens" and saved["real_pairs"] == str((tmp_path / "pairs").resolve())
     assert main(["train", "--preset", "real-photos", "--experiment", "pix2pix", "--out", str(tmp_path / "no")]) == 2
     assert "--preset real-photos trains experiment attentive" in capsys.readouterr().err
+
+
+def test_drop_free_crops_join_the_rendered_ones_unchanged():
+    from derain_utils.data.training_data import build_datasets
+    from derain_utils.presets import make_config
+
+    config = make_config("attentive", "smoke", drop_free_share=0.2)
+    train, _ = build_datasets(config)
+    rendered, free = train.datasets
+    assert len(rendered) == config.train_pairs and len(free) == round(config.train_pairs * 0.2 / 0.8)
+    for i in range(len(free)):
+        item = free[i]
+        assert torch.equal(item["rain"], item["clean"]) and not item["mask"].any()
+    assert len({free[i]["clean"].sum().item() for i in range(len(free))}) == len(free)  # different crops
+    rainy = rendered[0]
+    assert not torch.equal(rainy["rain"], rainy["clean"]) and rainy["mask"].any()
+    with pytest.raises(ValueError, match="drop_free_share 1.5"):
+        build_datasets(make_config("attentive", "smoke", drop_free_share=1.5))
+
+
+def test_drop_free_option_checks_its_share(tmp_path, capsys):
+    from derain_utils.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["train", "--experiment", "attentive", "--drop-free", "1.5", "--out", str(tmp_path / "run")])
+    assert "expected a share between 0 and 1, got 1.5" in capsys.readouterr().err
+    assert main(["train", "--experiment", "attentive", "--data", str(tmp_path), "--drop-free", "0.1", "--out", str(tmp_path / "run")]) == 2
+    assert "--drop-free shape the synthetic data" in capsys.readouterr().err and not (tmp_path / "run").exists()

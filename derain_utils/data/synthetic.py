@@ -31,6 +31,7 @@ OUTPUT_SPLITS = {"train": "train", "test": "test_a"}
 _STREAM = {"train": 1, "val": 2, "test": 3}
 _FRESH = 4  # the stream of training pairs rendered anew each epoch
 _WHOLE = 5  # drops on whole photos (rendered_photos)
+_DROP_FREE = 6  # crops left without drops (drop_free_pairs)
 
 def augment_crop(crop: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     """Colour jitter, a random order of the colour channels and, half of the time, a
@@ -66,18 +67,35 @@ def render_pairs(
         raise ValueError(f"need n >= 0 and size >= 16, got n={n}, size={size}")
     with tqdm(total=n, desc=f"rendering {stream} pairs", unit="pair", disable=not progress) as bar:
         for start in range(0, n, batch):
-            crops, seeds = [], []
-            for i in range(start, min(n, start + batch)):
-                key = [seed, _STREAM[stream], i] if epoch is None else [seed, _FRESH, epoch, i]
-                rng = np.random.default_rng(np.random.SeedSequence(key))
-                crop = random_crop(photos[int(rng.integers(len(photos)))], size, rng)
-                crops.append(augment_crop(crop, rng) if augment else crop)
-                seeds.append(int(rng.integers(2**62)))
-            clean = torch.stack(crops)
+            keys = [[seed, _STREAM[stream], i] if epoch is None else [seed, _FRESH, epoch, i] for i in range(start, min(n, start + batch))]
+            clean, seeds = _drawn_crops(photos, keys, size, augment)
             rainy, mask = render_drops(clean, seeds, style)
             for r, c, m in zip(_to_uint8(rainy), _to_uint8(clean), _to_uint8(mask)):
                 yield r, c, m
             bar.update(len(seeds))
+
+
+def _drawn_crops(photos: Sequence[Photo], keys: list[list[int]], size: int, augment: bool) -> tuple[torch.Tensor, list[int]]:
+    """One clean crop per seed key, and the seed its drops are rendered from."""
+    crops, seeds = [], []
+    for key in keys:
+        rng = np.random.default_rng(np.random.SeedSequence(key))
+        crop = random_crop(photos[int(rng.integers(len(photos)))], size, rng)
+        crops.append(augment_crop(crop, rng) if augment else crop)
+        seeds.append(int(rng.integers(2**62)))
+    return torch.stack(crops), seeds
+
+
+def drop_free_pairs(photos: Sequence[Photo], n: int, size: int, seed: int, augment: bool = False) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """n crops without drops as (rainy, clean, mask) pairs whose rainy image is the clean
+    one and whose mask is empty: they teach a model to leave a picture alone where there
+    is nothing to remove (the shipped model changed a third of a drop-free photo's pixels
+    by more than 10 grey levels, repainting defocused highlights)."""
+    if n <= 0:
+        return []
+    clean, _ = _drawn_crops(photos, [[seed, _DROP_FREE, i] for i in range(n)], size, augment)
+    crops = _to_uint8(clean)
+    return [(c, c.copy(), np.zeros((size, size, 1), np.uint8)) for c in crops]
 
 
 def rendered_photos(split: str, copies: int = 2, seed: int = 0, style: DropStyle = DropStyle()) -> list[tuple[str, np.ndarray, np.ndarray]]:

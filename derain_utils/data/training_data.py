@@ -14,7 +14,7 @@ from .datasets import PairedImageDataset
 from .lensdrops import DropStyle, drop_style
 from .pairs import ImagePair, find_pairs, split_folders
 from .photos import Photo, embedded_photos, folder_split, training_photos
-from .synthetic import render_pairs
+from .synthetic import drop_free_pairs, render_pairs
 
 _TILE_INDEX = re.compile(r"_r\d+c\d+$")
 TEST_SPLIT = "test_a"  # a folder's held-out test split, when it has one (Raindrop's)
@@ -65,6 +65,8 @@ def build_datasets(config: TrainConfig, progress: bool = False) -> tuple[PairedI
             pairs = render_pairs(photos, config.train_pairs, config.image_size, config.seed, "train", style, progress=progress,
                                  augment=config.augment)
             train = PairedImageDataset(list(pairs), config.image_size, train=True)
+        if config.drop_free_share:
+            train = _with_drop_free_crops(train, photos, config)
         if config.real_pairs:
             train = _with_real_pairs(train, config)
         return train, build_validation_set(config, progress)
@@ -73,15 +75,32 @@ def build_datasets(config: TrainConfig, progress: bool = False) -> tuple[PairedI
     return PairedImageDataset(train, crop_size=config.image_size, train=True, repeat=repeat, augment=config.augment), build_validation_set(config)
 
 
-def _with_real_pairs(rendered: PairedImageDataset, config: TrainConfig) -> Dataset:
+def _share_of(share: float, others: int, name: str) -> int:
+    """How many crops make about `share` of an epoch in which `others` crops are not theirs."""
+    if not 0 < share < 1:
+        raise ValueError(f"{name} {share}: expected a share between 0 and 1")
+    return round(others * share / (1 - share))
+
+
+def _with_drop_free_crops(rendered: Dataset, photos: Sequence[Photo], config: TrainConfig) -> Dataset:
+    """Rendered pairs with about drop_free_share of crops that carry no drops, one fixed set.
+    With real pairs mixed in, about half of these crops come from their clean training
+    frames: a model that sees only veiled real photos learns to darken every real photo."""
+    if config.real_pairs:
+        frames = [Photo(pair.key, pair.load()[1]) for pair in folder_split_pairs(config.real_pairs)[0]]
+        photos = list(photos) * max(1, len(frames) // len(photos)) + frames
+    free = drop_free_pairs(photos, _share_of(config.drop_free_share, len(rendered), "drop_free_share"), config.image_size, config.seed,
+                           config.augment)
+    return _Mixed([rendered, PairedImageDataset(free, config.image_size, train=True)])
+
+
+def _with_real_pairs(rendered: Dataset, config: TrainConfig) -> Dataset:
     """Rendered pairs with a folder's real training pairs mixed in, about real_share of the
     crops. The folder's validation frames stay out, so `derain evaluate --split val`
     scores frames the run never saw. A real pair's drop mask is where it changes by more
     than REAL_THRESHOLD grey levels, as when a run trains on the folder alone."""
-    if not 0 < config.real_share < 1:
-        raise ValueError(f"real_share {config.real_share}: expected a share between 0 and 1")
+    wanted = _share_of(config.real_share, len(rendered), "real_share")
     real, _ = folder_split_pairs(config.real_pairs)
-    wanted = len(rendered) * config.real_share / (1 - config.real_share)
     repeat = max(1, round(wanted / len(real)))
     mixed = PairedImageDataset(real, config.image_size, train=True, repeat=repeat, augment=config.augment,
                                mask_threshold=config.mask_threshold or REAL_THRESHOLD)
