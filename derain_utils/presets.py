@@ -103,8 +103,9 @@ _PROFILE = {
     # network, 30-33 with every second scaled: docs/journal.md). The report's
     # experiments train only as long as their figures need: the baseline has collapsed
     # after one epoch of 384 pairs (10.0 dB against 18.8 for doing nothing; its outputs
-    # vary by 1.7 grey levels across 16 held-out images, the targets' by 55.2), Pix2Pix and the stabilized run show their PatchGAN maps, losses
-    # and discriminator accuracy within 3 epochs and gain little after (Pix2Pix 17.9 dB
+    # vary by 1.7 grey levels across 16 held-out images, the targets' by 55.2), Pix2Pix
+    # and the stabilized run show their PatchGAN maps, losses and discriminator
+    # accuracy within 3 epochs and gain little after (Pix2Pix 17.9 dB
     # after 3, 19.0 after 4, 19.6 after 12; the stabilized run 19.1 after 3, 18.6 after
     # 4). Experiment 4 trains for 8 epochs with a cosine decay. A 16-channel PatchGAN:
     # the same layers and 70x70 receptive field, 1.4x faster steps.
