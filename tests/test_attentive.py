@@ -258,9 +258,9 @@ def test_extra_photos_join_the_embedded_ones_subfolders_included(tmp_path, rng, 
                  "--extra-photos", str(tmp_path), "--out", str(out)]) == 0
     assert json.loads((out / "history.json").read_text())["epochs"][0]["epoch"] == 1
     assert training.load_checkpoint(out / "checkpoint.pt")["config"]["extra_photos"] == str(tmp_path.resolve())
-    for option in (["--extra-photos", str(tmp_path)], ["--drop-style", "soft"], ["--real-pairs", str(tmp_path)]):
+    for option in (["--extra-photos", str(tmp_path)], ["--drop-style", "soft"], ["--real-pairs", str(tmp_path)], ["--drop-free", "0.1"]):
         assert main(["train", "--experiment", "attentive", "--data", str(tmp_path), *option, "--out", str(tmp_path / "no")]) == 2
-        assert "--extra-photos, --drop-style and --real-pairs shape the synthetic data" in capsys.readouterr().err
+        assert "--extra-photos, --drop-style, --real-pairs and --drop-free shape the synthetic data" in capsys.readouterr().err
     assert not (tmp_path / "no").exists()
 
 
