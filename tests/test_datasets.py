@@ -95,6 +95,8 @@ def test_real_pairs_join_the_rendered_ones_with_masks_of_their_own(tmp_path, rng
     rendered, mixed = train.datasets
     assert len(rendered) == config.train_pairs and len(mixed) == len(real) * mixed.repeat
     assert mixed.repeat == max(1, round(config.train_pairs / 3 / len(real)))  # about a quarter of the crops are real
+    # a quarter of 16 rendered crops is fewer than one pass over the real pairs: said, not hidden
+    assert f"real_share 0.25 asks for about 5 real crops an epoch, but each of the {len(real)} real training pairs" in capsys.readouterr().err
     assert {p.key for p in mixed.pairs} == {p.key for p in real} and not {p.key for p in held_out} & {p.key for p in mixed.pairs}
     mixed.augment = False  # the colour jitter comes after the mask; compare with the pair as cropped
     item = mixed[0]

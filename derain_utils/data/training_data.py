@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from typing import Sequence
 
 from torch.utils.data import ConcatDataset, Dataset
@@ -102,6 +103,10 @@ def _with_real_pairs(rendered: Dataset, config: TrainConfig) -> Dataset:
     wanted = _share_of(config.real_share, len(rendered), "real_share")
     real, _ = folder_split_pairs(config.real_pairs)
     repeat = max(1, round(wanted / len(real)))
+    if repeat * len(real) > 1.5 * wanted:  # every training pair is cropped at least once an epoch
+        print(f"note: real_share {config.real_share} asks for about {wanted} real crops an epoch, but each of the {len(real)} "
+              f"real training pairs is cropped once an epoch: {len(real)} real crops, "
+              f"{len(real) / (len(real) + len(rendered)):.0%} of the epoch", file=sys.stderr)
     mixed = PairedImageDataset(real, config.image_size, train=True, repeat=repeat, augment=config.augment,
                                mask_threshold=config.mask_threshold or REAL_THRESHOLD)
     return _Mixed([rendered, mixed])
