@@ -113,3 +113,16 @@ def test_the_unpaired_sheet_falls_back_to_rendered_photos_and_measures_the_darke
     assert len(rows) == len(names) == len(shifts) == 4 and all(photo.shape == out.shape for photo, out in rows)
     photo = np.full((8, 8, 3), 100, np.uint8)
     assert real_photos.brightness_shift(photo, photo - 10) == pytest.approx(-10, abs=1e-3)
+
+
+def test_drop_free_photos_measure_what_the_model_changes_without_drops():
+    trained = load_trained(SHIPPED_MODEL, "cpu")
+    scores = real_photos.drop_free_scores(trained)
+    assert list(scores) == ["chelsea", "grace_hopper"]  # the embedded test photos, whole
+    for s in scores.values():  # recognisable, though the shipped model changes them (docs/model.md)
+        assert s["psnr"] > 20 and 0 <= s["moved"] < 0.5 and -15 < s["brightness_shift"] < 5
+    photo = embedded_photos("test")[0].pixels
+    moved = np.abs(real_photos.restore_photo(trained, photo).astype(int) - photo).max(axis=2) > real_photos.MOVED_LEVELS
+    assert scores["chelsea"]["moved"] == pytest.approx(moved.mean())
+    table = real_photos.drop_free_table(scores)
+    assert table.count("\n") == 3 and f"{scores['chelsea']['psnr']:.2f} dB" in table

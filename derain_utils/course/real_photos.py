@@ -17,10 +17,11 @@ import numpy as np
 from ..data.images import read_rgb
 from ..data.lensdrops import drop_style
 from ..data.pairs import find_pairs
+from ..data.photos import embedded_photos
 from ..data.synthetic import rendered_photos
 from ..evaluation.analysis import difference_map, luminance, present_folders
 from ..evaluation.chain import as_chain
-from ..evaluation.metrics import PROTOCOLS
+from ..evaluation.metrics import PROTOCOLS, psnr
 from ..evaluation.prediction import collect_inputs
 from ..evaluation.scoring import VALIDATION, evaluate, score_pairs
 from ..evaluation.shipped import shipped_model
@@ -32,6 +33,7 @@ from .runs import ExperimentRun
 NOTHING = "nothing"  # the rainy photo returned unchanged
 RENDERED = f"test photos, {DEFAULT_DROP_STYLE} drops"  # the stand-in for real pairs: whole embedded test photos
 SHEET_PHOTOS = 8  # photos on the sheet of unpaired photos
+MOVED_LEVELS = 10  # a pixel has moved when one of its channels changes by more than this
 
 
 def score_runs(runs: dict[str, ExperimentRun], folders: str, device: str = "auto") -> dict[str, dict]:
@@ -159,6 +161,28 @@ def brightness_shift(photo: np.ndarray, output: np.ndarray) -> float:
     """Mean luminance of the output minus that of the photo, in grey levels: a model that
     only removes bright drops lowers it a little; one that darkens the scene, a lot."""
     return float(luminance(output).mean() - luminance(photo).mean())
+
+
+def drop_free_scores(trained: Trained) -> dict[str, dict[str, float]]:
+    """The embedded test photos without a single drop, through the model, which should
+    hand them back unchanged: PSNR against the photo itself, the brightness shift, and the
+    share of pixels moved by more than MOVED_LEVELS grey levels. A model that repaints
+    what merely looks like a drop (a defocused highlight, bright fur) shows it here."""
+    scores = {}
+    for photo in embedded_photos("test"):
+        output = restore_photo(trained, photo.pixels)
+        moved = np.abs(output.astype(int) - photo.pixels).max(axis=2) > MOVED_LEVELS
+        scores[photo.name] = {"psnr": psnr(output, photo.pixels), "brightness_shift": brightness_shift(photo.pixels, output),
+                              "moved": float(moved.mean())}
+    return scores
+
+
+def drop_free_table(scores: dict[str, dict[str, float]]) -> str:
+    """Markdown: one row per drop-free photo (drop_free_scores)."""
+    lines = [f"| photo, no drops | PSNR against itself | brightness shift | pixels moved > {MOVED_LEVELS} levels |",
+             "| --- | ---: | ---: | ---: |"]
+    lines += [f"| {name} | {s['psnr']:.2f} dB | {s['brightness_shift']:+.1f} | {s['moved']:.1%} |" for name, s in scores.items()]
+    return "\n".join(lines)
 
 
 def drop_rows(samples: dict[str, list], per_set: int = 2) -> tuple[list, list[str]]:
