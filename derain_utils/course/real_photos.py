@@ -19,7 +19,7 @@ from ..data.lensdrops import drop_style
 from ..data.pairs import find_pairs
 from ..data.photos import embedded_photos
 from ..data.synthetic import rendered_photos
-from ..evaluation.analysis import difference_map, luminance, present_folders
+from ..evaluation.analysis import change_map, difference_map, luminance, present_folders
 from ..evaluation.chain import as_chain
 from ..evaluation.metrics import PROTOCOLS, psnr
 from ..evaluation.prediction import collect_inputs
@@ -171,9 +171,8 @@ def drop_free_scores(trained: Trained) -> dict[str, dict[str, float]]:
     scores = {}
     for photo in embedded_photos("test"):
         output = restore_photo(trained, photo.pixels)
-        moved = np.abs(output.astype(int) - photo.pixels).max(axis=2) > MOVED_LEVELS
         scores[photo.name] = {"psnr": psnr(output, photo.pixels), "brightness_shift": brightness_shift(photo.pixels, output),
-                              "moved": float(moved.mean())}
+                              "moved": float((change_map(output, photo.pixels) > MOVED_LEVELS).mean())}
     return scores
 
 
