@@ -8,7 +8,7 @@ from pathlib import Path
 
 from . import __version__
 from .paths import BUILD_DIR, FIGURES_DIR, shown_path
-from .presets import DEFAULT_DROP_STYLE, DROP_STYLES, EXPERIMENTS, FLIP_SETS, PRECISIONS, RECIPES, REPAINTS
+from .presets import DEFAULT_DROP_STYLE, DROP_STYLES, EXPERIMENTS, FLIP_SETS, PRECISIONS, RECIPES, REPAINTS, RUN_SIZE
 
 SHEET_PHOTOS = 8  # rows of `derain predict --sheet`
 
@@ -86,6 +86,8 @@ def _train(args) -> int:
         raise ValueError("--extra-photos, --drop-style, --real-pairs and --drop-free shape the synthetic data; they do not apply to --data FOLDER")
     recipe = dict(RECIPES[args.preset]) if args.preset else {}
     experiment, profile = recipe.pop("experiment", None), recipe.pop("profile", None)
+    if args.profile and args.profile != profile:  # a recipe's run size is its profile's; another profile keeps its own
+        recipe = {k: v for k, v in recipe.items() if k not in RUN_SIZE}
     if args.preset and args.experiment not in (None, experiment):
         raise ValueError(f"--preset {args.preset} trains experiment {experiment}; leave out --experiment {args.experiment}")
     saved, done = saved_run(args.out) if args.resume else (None, 0)
@@ -324,7 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train one experiment of the report, or experiment 4 (attentive)")
     p.add_argument("--experiment", choices=EXPERIMENTS)
     p.add_argument("--preset", choices=tuple(RECIPES),
-                   help="a whole recipe: real-photos trains the shipped model for real photos (docs/model.md)")
+                   help="a whole recipe: real-photos trains the shipped model for real photos (docs/model.md); "
+                        "with another --profile, that profile's crop size, batch and epochs")
     p.add_argument("--data", help="'synthetic' (default) or a folder of pairs (Raindrop or rain/ + clean/)")
     p.add_argument("--profile", choices=("smoke", "cpu", "paper"), help="run size (default cpu, or the preset's)")
     p.add_argument("--out", required=True, help="run folder: checkpoint.pt, history.json, history.csv, derain-run.json")

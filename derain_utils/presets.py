@@ -128,6 +128,7 @@ ABLATION_EPOCHS = {"smoke": 1, "cpu": 2, "paper": 50}
 # (docs/model.md; how it was chosen: docs/journal.md). Its 256x256 crops, four to a batch,
 # show the generator larger drops in wider views than the profile's 128x128 crops: on whole
 # photos it gains more and fills large drops without the dark blotches of smaller crops.
+RUN_SIZE = ("image_size", "batch_size", "epochs")  # a recipe's settings that belong to its profile
 RECIPES = {
     "real-photos": dict(experiment="attentive", profile="cpu", drop_style="lens", epochs=10, real_share=0.1,
                         image_size=256, batch_size=4),

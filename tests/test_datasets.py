@@ -106,6 +106,8 @@ def test_real_pairs_join_the_rendered_ones_with_masks_of_their_own(tmp_path, rng
                  "--real-pairs", str(tmp_path / "pairs"), "--out", str(tmp_path / "run")]) == 0
     saved = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["config"]
     assert saved["drop_style"] == "lens" and saved["real_pairs"] == str((tmp_path / "pairs").resolve())
+    smoke = make_config("attentive", "smoke")  # the recipe's 256 crops belong to its own profile, not to smoke
+    assert (saved["image_size"], saved["batch_size"], saved["real_share"]) == (smoke.image_size, smoke.batch_size, 0.1)
     assert main(["train", "--preset", "real-photos", "--experiment", "pix2pix", "--out", str(tmp_path / "no")]) == 2
     assert "--preset real-photos trains experiment attentive" in capsys.readouterr().err
 
