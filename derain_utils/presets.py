@@ -99,8 +99,9 @@ _PROFILE = {
                   unet=dict(depth=6, base=64), patch=dict(base=64),
                   attentive=dict(base=32, depth=5), attentive_patch=dict(base=32)),
     # Sized for a whole course of at most 30 minutes on a 2-core CPU whose Pix2Pix step
-    # runs at 11.5 images/s (an AVX2-only EPYC in fp32; projected 25-29 minutes per
-    # network, 30-33 with every second scaled: docs/journal.md). The report's
+    # runs at 11.5 images/s (an AVX2-only EPYC in fp32): a fresh clone's notebooks took
+    # 10.6 minutes on an AVX2-only Zen 3 benching 29-32 images/s, 22.5-29.2 minutes
+    # projected (docs/journal.md, "the whole course on the AVX2-only Zen 3 EPYC"). The report's
     # experiments train only as long as their figures need: the baseline has collapsed
     # after one epoch of 384 pairs (10.0 dB against 18.8 for doing nothing; its outputs
     # vary by 1.7 grey levels across 16 held-out images, the targets' by 55.2), Pix2Pix
