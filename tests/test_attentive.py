@@ -10,7 +10,7 @@ import torch.nn.functional as F
 import derain_utils.training.trainer as training
 from conftest import random_image, shared, write_image
 from derain_utils.course.ablation import ROWS, ablation_table, row_config, run_ablation
-from derain_utils.evaluation.analysis import drop_gains
+from derain_utils.evaluation.analysis import drop_gains, worse_drops
 from derain_utils.cli import main
 from derain_utils.data.datasets import PairedImageDataset
 from derain_utils.training.losses import REAL_THRESHOLD, SYNTHETIC_VISIBLE, contrastive_loss, drop_target, pixel_loss
@@ -303,3 +303,20 @@ def test_drop_gains_measure_each_drop():
     assert [round(d["diameter"], 2) for d in found] == [4.51, 9.03]
     assert [d["contrast"] for d in found] == [80.0, 40.0]
     assert found[0]["gain"] > 30 and found[1]["gain"] == 0.0
+    assert [d["area"] for d in found] == [16, 64]
+
+
+def test_worse_drops_counts_the_drops_a_restoration_harms():
+    clean = np.full((40, 40, 3), 100, np.uint8)
+    rain = clean.copy()
+    rain[2:6, 2:6] = 180  # three drops: 16, 64 and 36 px
+    rain[10:18, 10:18] = 140
+    rain[30:36, 30:36] = 60
+    rain[25, 2] = 200  # one changed pixel: under min_area, not a drop
+    output = rain.copy()
+    output[2:6, 2:6] = clean[2:6, 2:6]  # removed
+    output[10:18, 10:18] = 190  # made worse: 90 levels off where the drop was 40
+    output[30:36, 30:36] = 70  # lighter, still 30 levels off: better than 40
+    assert worse_drops(rain, output, clean) == {"drops": 3, "drops_worse": 1, "drop_area": 116, "drop_area_worse": 64}
+    assert worse_drops(rain, clean, clean)["drops_worse"] == 0
+    assert worse_drops(rain, rain, clean, threshold=50)["drops"] == 1  # the two 40-level drops are no longer drops

@@ -10,7 +10,8 @@ import torch
 
 from conftest import random_image, shared, write_image
 from derain_utils.cli import main
-from derain_utils.evaluation.scoring import evaluate, score_pairs
+from derain_utils.evaluation.analysis import worse_drops
+from derain_utils.evaluation.scoring import evaluate, score_pairs, summary_lines
 from derain_utils.data.images import read_rgb
 from derain_utils.evaluation.inference import FLIPS, restore, restore_at_scales, restore_tiled
 from derain_utils.evaluation.metrics import psnr
@@ -292,5 +293,9 @@ def test_pairs_in_memory_are_scored_as_a_folder_of_them_is(tmp_path, checkpoint,
     from_folder = evaluate(tmp_path, trained=trained, progress=False)
     in_memory = score_pairs(iter(pairs), len(pairs), trained, progress=False)
     assert in_memory["images"] == from_folder["images"] and in_memory["mean"] == from_folder["mean"]
+    counts = [worse_drops(rain, restore_at_scales(trained.generator, rain, (1.0,), tile=1024, precision=trained.precision), clean)
+              for _, rain, clean in pairs]
+    assert in_memory["drops"] == {k: sum(c[k] for c in counts) for k in counts[0]} and in_memory["drops"]["drops"] > 0
+    assert "the model made" in summary_lines(from_folder)[-1] and evaluate(tmp_path, progress=False)["drops"] is None
     with pytest.raises(ValueError, match="no pairs to score"):
         score_pairs(iter([]), 0)

@@ -163,9 +163,24 @@ def drop_gains(rain: np.ndarray, output: np.ndarray, clean: np.ndarray, drops: n
     for region in regionprops(labels):
         rows, cols = region.coords[:, 0], region.coords[:, 1]
         before, after = err_in[rows, cols].mean(), err_out[rows, cols].mean()
-        found.append({"diameter": float(region.equivalent_diameter_area), "contrast": float(change[rows, cols].mean()),
+        found.append({"area": int(region.area), "diameter": float(region.equivalent_diameter_area),
+                      "contrast": float(change[rows, cols].mean()),
                       "gain": float(10 * np.log10((before + 1e-3) / (after + 1e-3)))})
     return found
+
+
+def worse_drops(rain: np.ndarray, output: np.ndarray, clean: np.ndarray, threshold: int = STRONG_THRESHOLD,
+                min_area: int = 4) -> dict[str, int]:
+    """How many drops of one pair a restoration made worse: PSNR counts pixels, so a model
+    can gain on the whole image while it leaves some drops as darker, tinted blotches.
+    Drops are the regions where rainy and clean differ by more than `threshold` grey
+    levels (on real pairs also misaligned edges), at least min_area pixels as in
+    drop_sizes; one is made worse when the output lies farther from the clean image there
+    than the rainy image did. Counts and areas in pixels, so that images can be summed."""
+    gains = [g for g in drop_gains(rain, output, clean, change_map(rain, clean) > threshold) if g["area"] >= min_area]
+    worse = [g for g in gains if g["gain"] < 0]
+    return {"drops": len(gains), "drops_worse": len(worse),
+            "drop_area": sum(g["area"] for g in gains), "drop_area_worse": sum(g["area"] for g in worse)}
 
 
 def _listed(text: str) -> list[str]:

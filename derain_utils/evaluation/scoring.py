@@ -19,11 +19,13 @@ from tqdm import tqdm
 from ..data.pairs import find_pairs
 from ..data.training_data import folder_split_pairs
 from ..training.checkpoints import atomic_write_bytes
+from .analysis import STRONG_THRESHOLD, worse_drops
 from .chain import Chain, as_chain, passes_text
 from .metrics import PROTOCOLS, psnr, ssim
 from .trained import Trained
 
 VALIDATION = "val"
+DROP_COUNTS = ("drops", "drops_worse", "drop_area", "drop_area_worse")  # analysis.worse_drops, summed over the images
 
 
 def evaluate(data: str | Path, split: str | None = None, trained: Trained | Chain | None = None, protocols=PROTOCOLS,
@@ -49,6 +51,7 @@ def score_pairs(pairs: Iterable[tuple[str, np.ndarray, np.ndarray]], count: int,
         outputs = {"input": rain}
         if chain is not None:
             outputs["model"] = chain.restore(rain, tile=tile)
+            row.update(worse_drops(rain, outputs["model"], clean))
         for who, image in outputs.items():
             for protocol in protocols:
                 row[f"{who}_psnr_{protocol}"] = psnr(image, clean, protocol, crop)
@@ -61,8 +64,10 @@ def score_pairs(pairs: Iterable[tuple[str, np.ndarray, np.ndarray]], count: int,
         "pairs": len(rows), "protocols": list(protocols), "border_crop": crop,
         "checkpoint": None if chain is None else chain.describe(), "scales": None if chain is None else chain.scales,
         "mean": {k: float(np.mean([r[k] for r in rows])) for k in numeric},
+        "drops": None if chain is None else {k: sum(r[k] for r in rows) for k in DROP_COUNTS},
         "images": rows,
     }
+
 
 
 def evaluation_paths(out: str | Path) -> list[Path]:
@@ -95,4 +100,9 @@ def summary_lines(result: dict) -> list[str]:
         if f"model_psnr_{protocol}" in m:
             parts.insert(0, f"model {m[f'model_psnr_{protocol}']:.2f} dB / {m[f'model_ssim_{protocol}']:.4f}")
         lines.append(f"  {protocol:<10} PSNR / SSIM: " + ", ".join(parts))
+    drops = result.get("drops")
+    if drops and drops["drops"]:
+        lines.append(f"  drops (regions where rainy and clean differ by more than {STRONG_THRESHOLD} grey levels): {drops['drops']}; "
+                     f"the model made {drops['drops_worse']} worse ({100 * drops['drops_worse'] / drops['drops']:.1f}%, "
+                     f"{100 * drops['drop_area_worse'] / drops['drop_area']:.1f}% of their area)")
     return lines
