@@ -99,8 +99,11 @@ def test_chapter_6_scores_rendered_photos_always_and_a_training_folder_on_held_o
     assert set(scores) == {"nothing", "model"} and set(scores["model"]) == set(PROTOCOLS)
     gains = rendered[real_photos.RENDERED]["gains"]
     assert np.mean(list(gains.values())) == pytest.approx(scores["model"]["rgb"]["psnr"] - scores["nothing"]["rgb"]["psnr"])
+    drops = rendered[real_photos.RENDERED]["drops"]
+    assert drops["drops"] > 100 and drops["drops_worse"] < drops["drops"] / 4  # most rendered drops come out better
     table = real_photos.protocol_table(rendered)
     assert table.count("\n") == 1 + len(PROTOCOLS) and "y-opencv" in table
+    assert f"| {drops['drops_worse']} of {drops['drops']}: " in table.splitlines()[2]
     robotcar = SHARED_DATA / "robotcar_pairs"  # the folder the shipped model trained on
     if robotcar.is_dir():
         held_out = real_photos.score_model(trained, str(robotcar))["robotcar_pairs, held-out frames"]

@@ -85,8 +85,9 @@ def rendered_pairs(seed: int = 0) -> list[tuple[str, np.ndarray, np.ndarray]]:
 def score_model(trained: Trained, folders: str, seed: int = 0) -> dict[str, dict]:
     """For the rendered test photos and each folder of real pairs present: its number of
     pairs, mean PSNR and SSIM of doing nothing and of the model under every protocol, and
-    every pair's restoration gain (RGB PSNR of the output minus that of the input). A
-    folder the model trained on is scored on its held-out frames only."""
+    every pair's restoration gain (RGB PSNR of the output minus that of the input), and
+    the drops it made worse (analysis.worse_drops). A folder the model trained on is
+    scored on its held-out frames only."""
     rendered = rendered_pairs(seed)
     results = {RENDERED: score_pairs(rendered, len(rendered), trained, progress=False)}
     for label, path in present_folders(folders).items():
@@ -94,7 +95,8 @@ def score_model(trained: Trained, folders: str, seed: int = 0) -> dict[str, dict
             label = f"{label}, held-out frames"
         results[label] = evaluate(path, VALIDATION if label.endswith("held-out frames") else None, trained, progress=False)
     return {label: {"pairs": r["pairs"], "scores": {NOTHING: _means(r["mean"], "input"), "model": _means(r["mean"], "model")},
-                    "gains": {row["name"]: row["model_psnr_rgb"] - row["input_psnr_rgb"] for row in r["images"]}}
+                    "gains": {row["name"]: row["model_psnr_rgb"] - row["input_psnr_rgb"] for row in r["images"]},
+                    "drops": r["drops"]}
             for label, r in results.items()}
 
 
@@ -104,14 +106,24 @@ def trained_on(trained: Trained) -> str:
 
 
 def protocol_table(scored: dict[str, dict]) -> str:
-    """Markdown: one row per set and protocol, doing nothing beside the model and the gain."""
-    lines = ["| pairs | protocol | doing nothing: PSNR / SSIM | model: PSNR / SSIM | gain (dB) |", "| --- | --- | ---: | ---: | ---: |"]
+    """Markdown: one row per set and protocol, doing nothing beside the model and the gain,
+    and on each set's first row the drops the model made worse, which no protocol changes."""
+    lines = ["| pairs | protocol | doing nothing: PSNR / SSIM | model: PSNR / SSIM | gain (dB) | drops made worse: of their area |",
+             "| --- | --- | ---: | ---: | ---: | ---: |"]
     for label, r in scored.items():
-        for p in PROTOCOLS:
+        for i, p in enumerate(PROTOCOLS):
             nothing, model = r["scores"][NOTHING][p], r["scores"]["model"][p]
             lines.append(f"| {label} ({r['pairs']}) | {p} | {nothing['psnr']:.2f} dB / {nothing['ssim']:.3f} | "
-                         f"{model['psnr']:.2f} dB / {model['ssim']:.3f} | {model['psnr'] - nothing['psnr']:+.2f} |")
+                         f"{model['psnr']:.2f} dB / {model['ssim']:.3f} | {model['psnr'] - nothing['psnr']:+.2f} | "
+                         f"{_worse(r.get('drops')) if i == 0 else ''} |")
     return "\n".join(lines)
+
+
+def _worse(drops: dict | None) -> str:
+    """'312 of 1555: 3.7%' (drops made worse, of all drops: their share of the drops' area)."""
+    if not drops or not drops["drops"]:
+        return "-"
+    return f"{drops['drops_worse']} of {drops['drops']}: {100 * drops['drop_area_worse'] / drops['drop_area']:.1f}%"
 
 
 def picked_pairs(trained: Trained, folders: str, scored: dict, seed: int = 0) -> tuple[list, list[str]]:
