@@ -71,7 +71,8 @@ def _sheet(args) -> int:
 _TRAIN_FIELDS = {"--experiment": ("experiment",), "--profile": ("profile",), "--data": ("data",), "--seed": ("seed",),
                  "--precision": ("precision",), "--channels-last": ("channels_last",), "--drop-style": ("drop_style",),
                  "--extra-photos": ("extra_photos",), "--init-from": ("init_from",), "--real-pairs": ("real_pairs",),
-                 "--drop-free": ("drop_free_share",), "--residual": ("generator_options",), "--repaint": ("generator_options",)}
+                 "--drop-free": ("drop_free_share",), "--residual": ("generator_options",), "--repaint": ("generator_options",),
+                 "--dark-weight": ("dark_weight",)}
 
 
 def _train(args) -> int:
@@ -97,7 +98,7 @@ def _train(args) -> int:
     given = dict(data=data, epochs=args.epochs, seed=args.seed, precision=args.precision,
                  channels_last=args.channels_last or None, drop_style=args.drop_style,
                  extra_photos=_absolute(args.extra_photos), init_from=_absolute(args.init_from), real_pairs=_absolute(args.real_pairs),
-                 drop_free_share=args.drop_free)
+                 drop_free_share=args.drop_free, dark_weight=args.dark_weight)
     config = make_config(experiment, args.profile or profile or (saved.profile if saved else "cpu"),
                          **{**recipe, **{k: v for k, v in given.items() if v is not None}})
     if args.residual:
@@ -350,6 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repaint", choices=REPAINTS,
                    help="experiment 4's repaint inside the drops: an unbounded correction (default) or a fill mixed from "
                         "the pixels around, which never leaves their colours (for --drop-style lens-dim; docs/training.md)")
+    p.add_argument("--dark-weight", type=_weight, metavar="W",
+                   help="an output pixel darker than the clean one counts 1 + W times in the L1 (default 0), so that "
+                        "an unsure repaint errs towards light rather than dark blotches (docs/training.md)")
     p.add_argument("--real-pairs", metavar="FOLDER",
                    help="a folder of real pairs whose training frames are mixed into the rendered ones (about a quarter "
                         "of each epoch); its validation frames stay out, for `derain evaluate --split val`")
@@ -525,6 +529,13 @@ def _non_negative(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected 0 or a positive integer, got {text}")
+    return value
+
+
+def _weight(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a weight of 0 or more, got {text}")
     return value
 
 

@@ -40,6 +40,7 @@ class TrainConfig:
     l1_weight: float = 100.0
     adv_weight: float = 1.0  # weight of the adversarial term in the generator's loss
     drop_weight: float = 0.0  # extra L1 weight on drop pixels: their L1 counts 1 + drop_weight times
+    dark_weight: float = 0.0  # extra L1 weight where the output is darker than the target: it counts 1 + dark_weight times
     mask_weight: float = 0.0  # BCE weight of the drop-mask (attention) supervision
     contrast_weight: float = 0.0  # contrastive regulariser: towards the clean target, away from the rainy input
     mask_threshold: int = 0  # drop pixels: |rainy - clean| above this many grey levels (0: the data's default)

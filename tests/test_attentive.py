@@ -141,6 +141,15 @@ def test_pixel_loss_weighs_drop_pixels():
     assert pixel_loss(output, target, 1 - drops, drop_weight=4.0).item() == pytest.approx(1 / 6)
 
 
+def test_pixel_loss_counts_pixels_darker_than_the_target_more():
+    target = torch.zeros(1, 3, 1, 2)
+    output = torch.tensor([-1.0, 0.5]).view(1, 1, 1, 2).expand(1, 3, 1, 2)  # pixel 0 too dark by 1, pixel 1 too light by 0.5
+    assert pixel_loss(output, target).item() == pytest.approx(0.75)
+    assert pixel_loss(output, target, dark_weight=0.3).item() == pytest.approx((1.3 + 0.5) / 2)
+    drops = torch.tensor([[[[1.0, 0.0]]]])
+    assert pixel_loss(output, target, drops, 4.0, 0.3).item() == pytest.approx((5 * 1.3 + 0.5) / 6)  # drop weights 5 and 1
+
+
 def test_contrastive_loss_falls_as_the_output_moves_from_rainy_to_clean():
     clean, rain = [torch.zeros(1, 4, 8, 8)], [torch.ones(1, 4, 8, 8)]
     losses = [contrastive_loss([torch.full((1, 4, 8, 8), t)], clean, rain).item() for t in (0.9, 0.5, 0.1, 0.0)]

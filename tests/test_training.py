@@ -151,7 +151,7 @@ def test_tiles_of_one_frame_stay_on_one_side_of_the_split(tmp_path, rng, frames)
     assert len(val) == 4 * len(val_frames) and len(train) + len(val) == 4 * frames
 
 
-def test_residual_and_repaint_flags_reach_the_checkpoint(tmp_path, capsys):
+def test_residual_repaint_and_dark_weight_flags_reach_the_checkpoint(tmp_path, capsys):
     assert main(["train", "--experiment", "pix2pix", "--profile", "smoke", "--epochs", "1", "--residual",
                  "--device", "cpu", "--out", str(tmp_path / "r")]) == 0
     config = training.load_checkpoint(tmp_path / "r" / "checkpoint.pt")["config"]
@@ -159,9 +159,9 @@ def test_residual_and_repaint_flags_reach_the_checkpoint(tmp_path, capsys):
     assert main(["train", "--experiment", "baseline", "--profile", "smoke", "--residual", "--out", str(tmp_path / "b")]) == 2
     assert "--residual applies to the U-Net" in capsys.readouterr().err
     assert main(["train", "--experiment", "attentive", "--profile", "smoke", "--epochs", "1", "--repaint", "fill",
-                 "--drop-style", "lens-dim", "--device", "cpu", "--out", str(tmp_path / "f")]) == 0
+                 "--drop-style", "lens-dim", "--dark-weight", "0.3", "--device", "cpu", "--out", str(tmp_path / "f")]) == 0
     config = training.load_checkpoint(tmp_path / "f" / "checkpoint.pt")["config"]
-    assert config["generator_options"]["repaint"] == "fill" and config["drop_style"] == "lens-dim"
+    assert config["generator_options"]["repaint"] == "fill" and config["drop_style"] == "lens-dim" and config["dark_weight"] == 0.3
     assert main(["train", "--experiment", "pix2pix", "--profile", "smoke", "--repaint", "fill", "--out", str(tmp_path / "p")]) == 2
     assert "--repaint applies to the generator of experiment 4" in capsys.readouterr().err
 

@@ -53,10 +53,17 @@ def drop_target(rain: torch.Tensor, clean: torch.Tensor, threshold: float, mask:
     return changed.float()
 
 
-def pixel_loss(output: torch.Tensor, target: torch.Tensor, drops: torch.Tensor | None = None, drop_weight: float = 0.0) -> torch.Tensor:
+def pixel_loss(output: torch.Tensor, target: torch.Tensor, drops: torch.Tensor | None = None, drop_weight: float = 0.0,
+               dark_weight: float = 0.0) -> torch.Tensor:
     """Mean absolute error; with drop_weight, a drop pixel counts 1 + drop_weight times, so
-    the few pixels where the work is are not drowned by the many that are right already."""
-    error = (output.float() - target.float()).abs()
+    the few pixels where the work is are not drowned by the many that are right already.
+    With dark_weight, a value below the target counts 1 + dark_weight times: the loss of a
+    quantile above the median, so where the model cannot know what a drop hides it errs
+    towards light rather than towards a dark disc (docs/training.md)."""
+    difference = output.float() - target.float()
+    error = difference.abs()
+    if dark_weight:
+        error = error * (1.0 + dark_weight * (difference < 0))
     if not drop_weight:
         return error.mean()
     weight = 1.0 + drop_weight * drops

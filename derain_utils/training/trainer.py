@@ -163,7 +163,7 @@ class Trainer:
         with self._autocast():
             # D itself, not its wrapper: its weights are frozen here, nothing to average
             terms = {"g_adv": adversarial_loss(self._judge(rain, fake, drops, D), 1.0)} if adversarial else {}
-            terms["g_l1"] = pixel_loss(fake, clean, drops, c.drop_weight)
+            terms["g_l1"] = pixel_loss(fake, clean, drops, c.drop_weight, c.dark_weight)
             if c.mask_weight:
                 terms["g_mask"] = mask_loss(logits, drops)
             if c.contrast_weight:
