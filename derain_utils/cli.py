@@ -72,7 +72,7 @@ _TRAIN_FIELDS = {"--experiment": ("experiment",), "--profile": ("profile",), "--
                  "--precision": ("precision",), "--channels-last": ("channels_last",), "--drop-style": ("drop_style",),
                  "--extra-photos": ("extra_photos",), "--init-from": ("init_from",), "--real-pairs": ("real_pairs",),
                  "--drop-free": ("drop_free_share",), "--residual": ("generator_options",), "--repaint": ("generator_options",),
-                 "--dark-weight": ("dark_weight",)}
+                 "--dark-weight": ("dark_weight",), "--ema": ("ema",)}
 
 
 def _train(args) -> int:
@@ -98,7 +98,7 @@ def _train(args) -> int:
     given = dict(data=data, epochs=args.epochs, seed=args.seed, precision=args.precision,
                  channels_last=args.channels_last or None, drop_style=args.drop_style,
                  extra_photos=_absolute(args.extra_photos), init_from=_absolute(args.init_from), real_pairs=_absolute(args.real_pairs),
-                 drop_free_share=args.drop_free, dark_weight=args.dark_weight)
+                 drop_free_share=args.drop_free, dark_weight=args.dark_weight, ema=args.ema)
     config = make_config(experiment, args.profile or profile or (saved.profile if saved else "cpu"),
                          **{**recipe, **{k: v for k, v in given.items() if v is not None}})
     if args.residual:
@@ -354,6 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dark-weight", type=_weight, metavar="W",
                    help="an output pixel darker than the clean one counts 1 + W times in the L1 (default 0), so that "
                         "an unsure repaint errs towards light rather than dark blotches (docs/training.md)")
+    p.add_argument("--ema", type=_decay, metavar="DECAY",
+                   help="score, save and ship a moving average of the generator's weights, e.g. 0.999 (default: "
+                        "off, the last step's weights); a GAN's weights wander, their average does not (docs/training.md)")
     p.add_argument("--real-pairs", metavar="FOLDER",
                    help="a folder of real pairs whose training frames are mixed into the rendered ones (about a quarter "
                         "of each epoch); its validation frames stay out, for `derain evaluate --split val`")
@@ -536,6 +539,13 @@ def _weight(text: str) -> float:
     value = float(text)
     if not 0 <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"expected a weight of 0 or more, got {text}")
+    return value
+
+
+def _decay(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a decay from 0 up to (not including) 1, such as 0.999, got {text}")
     return value
 
 

@@ -46,6 +46,7 @@ class TrainConfig:
     mask_threshold: int = 0  # drop pixels: |rainy - clean| above this many grey levels (0: the data's default)
     lr_schedule: str = "constant"  # or 'cosine': decays to 0 over the run's steps
     clip_grad: float = 0.0  # gradient-norm clipping of both networks (0: off)
+    ema: float = 0.0  # decay of a moving average of the generator's weights, which is what is scored and saved (0: off)
     real_label: float = 1.0  # discriminator targets; label smoothing moves them inwards
     fake_label: float = 0.0
     flip_prob: float = 0.0  # share of samples whose real/fake targets are swapped for D

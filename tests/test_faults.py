@@ -225,6 +225,7 @@ def test_ctrl_c_before_the_first_epoch_says_there_is_nothing_to_resume(tmp_path,
 @pytest.mark.parametrize("argv, said", [
     (["--seed", "-1"], "argument --seed: expected an integer from 0 to 4294967295, got -1"),
     (["--seed", str(2**70)], "argument --seed: expected an integer from 0 to 4294967295"),
+    (["--ema", "1"], "argument --ema: expected a decay from 0 up to (not including) 1, such as 0.999, got 1"),
 ])
 def test_out_of_range_values_name_their_option(tmp_path, capsys, argv, said):
     with pytest.raises(SystemExit) as exit_:

@@ -151,7 +151,7 @@ def test_tiles_of_one_frame_stay_on_one_side_of_the_split(tmp_path, rng, frames)
     assert len(val) == 4 * len(val_frames) and len(train) + len(val) == 4 * frames
 
 
-def test_residual_repaint_and_dark_weight_flags_reach_the_checkpoint(tmp_path, capsys):
+def test_residual_repaint_dark_weight_and_ema_flags_reach_the_checkpoint(tmp_path, capsys):
     assert main(["train", "--experiment", "pix2pix", "--profile", "smoke", "--epochs", "1", "--residual",
                  "--device", "cpu", "--out", str(tmp_path / "r")]) == 0
     config = training.load_checkpoint(tmp_path / "r" / "checkpoint.pt")["config"]
@@ -159,9 +159,10 @@ def test_residual_repaint_and_dark_weight_flags_reach_the_checkpoint(tmp_path, c
     assert main(["train", "--experiment", "baseline", "--profile", "smoke", "--residual", "--out", str(tmp_path / "b")]) == 2
     assert "--residual applies to the U-Net" in capsys.readouterr().err
     assert main(["train", "--experiment", "attentive", "--profile", "smoke", "--epochs", "1", "--repaint", "fill",
-                 "--drop-style", "lens-dim", "--dark-weight", "0.3", "--device", "cpu", "--out", str(tmp_path / "f")]) == 0
+                 "--drop-style", "lens-dim", "--dark-weight", "0.3", "--ema", "0.99", "--device", "cpu", "--out", str(tmp_path / "f")]) == 0
     config = training.load_checkpoint(tmp_path / "f" / "checkpoint.pt")["config"]
     assert config["generator_options"]["repaint"] == "fill" and config["drop_style"] == "lens-dim" and config["dark_weight"] == 0.3
+    assert config["ema"] == 0.99
     assert main(["train", "--experiment", "pix2pix", "--profile", "smoke", "--repaint", "fill", "--out", str(tmp_path / "p")]) == 2
     assert "--repaint applies to the generator of experiment 4" in capsys.readouterr().err
 
@@ -243,3 +244,34 @@ def test_a_fine_tuning_run_resumes_without_the_run_it_started_from(tmp_path):
     assert [e["epoch"] for e in history["epochs"]] == [1, 2]
     after_two = training.load_checkpoint(tuned / "checkpoint.pt")["generator"]
     assert not all(torch.equal(v, after_one[k]) for k, v in after_two.items())  # epoch 2 trained on
+
+
+def test_the_weight_average_moves_a_share_of_the_way_and_keeps_batch_statistics():
+    from derain_utils.training.averaging import averaged_copy, update_average, warmed_up
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    average = averaged_copy(model)
+    start = model[0].weight.detach().clone()
+    with torch.no_grad():
+        model[0].weight.add_(1.0)
+        model[1].running_mean.fill_(3.0)
+    update_average(average, model, decay=0.75)
+    assert torch.allclose(average[0].weight, start + 0.25)  # a quarter of the way to the new weights
+    assert torch.equal(average[1].running_mean, model[1].running_mean)
+    assert not average[0].weight.requires_grad
+    assert warmed_up(0.999, 0) == pytest.approx(0.1) and warmed_up(0.999, 890) == pytest.approx(0.99)
+    assert warmed_up(0.999, 10**6) == 0.999
+
+
+def test_a_run_with_a_weight_average_saves_both_and_resumes_exactly(tmp_path, monkeypatch):
+    config = make_config("attentive", "smoke", epochs=3, ema=0.9)
+    full = train(config, tmp_path / "full", progress=False, device="cpu")
+    state = training.load_checkpoint(tmp_path / "full" / "checkpoint.pt")
+    differs = [k for k, v in state["generator"].items() if v.is_floating_point() and not torch.equal(v, state["generator_trained"][k])]
+    assert len(differs) > len(state["generator"]) // 2  # "generator" is the average, not the last step's weights
+    plain = train(replace(config, ema=0.0), tmp_path / "plain", progress=False, device="cpu")
+    assert [e["val_psnr_rgb"] for e in plain["epochs"]] != [e["val_psnr_rgb"] for e in full["epochs"]]  # validation scores the average
+
+    with interrupted_at_step(monkeypatch, 6):  # in the middle of epoch 2
+        train(config, tmp_path / "cut", progress=False, device="cpu")
+    assert without_timing(train(config, tmp_path / "cut", resume=True, progress=False, device="cpu")) == without_timing(full)

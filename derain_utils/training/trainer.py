@@ -30,6 +30,7 @@ from ..models import build_discriminator, build_generator, has_mask
 from ..paths import PROJECT_ROOT, shown_path
 from ..presets import TrainConfig
 from . import distributed
+from .averaging import averaged_copy, update_average, warmed_up
 from .checkpoints import CHECKPOINT, CHECKPOINT_FORMAT, code_changed_since, git_commit, load_checkpoint, load_run, save_checkpoint, write_history
 from .cores import one_thread_when_busy
 from .losses import (REAL_THRESHOLD, SYNTHETIC_VISIBLE, adversarial_loss, contrastive_loss, discriminator_targets, drop_target, mask_loss,
@@ -74,6 +75,9 @@ class Trainer:
         if config.channels_last:
             self.generator.to(memory_format=torch.channels_last)
             self.discriminator.to(memory_format=torch.channels_last)
+        # With config.ema, the weights that are validated, saved as "generator" and shipped
+        # are the running average; the trained ones are saved beside it for a resume.
+        self.average = averaged_copy(self.generator) if config.ema else None
         # What the step calls: the networks themselves, or their DistributedDataParallel
         # wrappers, which average the gradients over the processes of a torchrun launch.
         self._g, self._d = distributed.wrap(GeneratorStep(self.generator), self.rank), distributed.wrap(self.discriminator, self.rank)
@@ -156,6 +160,8 @@ class Trainer:
             D.requires_grad_(True)
         self._check_finite("generator", g_loss)
         self._update(g_loss, self.opt_g, self.generator, "g")
+        if self.average is not None:
+            update_average(self.average, self.generator, warmed_up(self.config.ema, self._step))
         return distributed.mean_over_ranks({"g_loss": g_loss.item(), **{k: v.item() for k, v in terms.items()}, **record}, self.rank)
 
     def _generator_loss(self, rain, clean, fake, logits, drops, adversarial: bool) -> tuple[torch.Tensor, dict]:
@@ -220,9 +226,15 @@ class Trainer:
         """PSNR/SSIM of the rainy inputs themselves: the score a model must beat."""
         return mean_scores("input", (self.val_set.arrays(i) for i in range(len(self.val_set))))
 
+    @property
+    def scored_generator(self) -> torch.nn.Module:
+        """What validation scores and the checkpoint's "generator" holds: the averaged
+        weights with config.ema, else the trained ones."""
+        return self.generator if self.average is None else self.average
+
     def validate(self) -> dict:
         pairs = (self.val_set.arrays(i) for i in range(len(self.val_set)))
-        return mean_scores("val", ((restore(self.generator, rain, self.precision), clean) for rain, clean in pairs))
+        return mean_scores("val", ((restore(self.scored_generator, rain, self.precision), clean) for rain, clean in pairs))
 
     # -- epochs, checkpoints ----------------------------------------------------------
     def fit(self, resume: bool = False) -> dict:
@@ -295,9 +307,11 @@ class Trainer:
         state = {
             "format": CHECKPOINT_FORMAT, "version": __version__, "git_commit": self._commit, "config": self.config.to_dict(),
             "epoch": epochs_done,
-            "generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
+            "generator": self.scored_generator.state_dict(), "discriminator": self.discriminator.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(), "rng": rng_states[0], "history": self.history,
         }
+        if self.average is not None:
+            state["generator_trained"] = self.generator.state_dict()
         if len(rng_states) > 1:
             state["rng_ranks"] = rng_states
         write_manifest(self.run_dir, self.config.experiment)
@@ -316,7 +330,9 @@ class Trainer:
         saved = TrainConfig.from_dict(state["config"])
         if saved.to_dict() | {"epochs": 0} != self.config.to_dict() | {"epochs": 0}:
             raise ValueError(f"{self.run_dir / CHECKPOINT} was trained with another configuration; start a new run folder")
-        self.generator.load_state_dict(state["generator"])
+        self.generator.load_state_dict(state.get("generator_trained", state["generator"]))
+        if self.average is not None:
+            self.average.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
